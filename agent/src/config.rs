@@ -1,0 +1,217 @@
+//! The agent's configuration, read once from the environment the extension passes.
+//!
+//! A bad value never stops the agent: it is reported (naming the variable and the
+//! expected form) and the default is used. Only a missing push API key is fatal,
+//! because without it nothing can be delivered.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::log::Level;
+
+pub const DEFAULT_ENDPOINT: &str = "https://push.appsignal.com";
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub push_api_key: String,
+    pub app_name: String,
+    pub environment: String,
+    /// The Push API base URL, without a trailing slash.
+    pub endpoint: String,
+    /// `APPSIGNAL_PUSH_API_ENDPOINT` exactly as given (or the default), for the lock
+    /// fingerprint, which the extension computes from the same string.
+    pub endpoint_as_configured: String,
+    pub log_path: Option<PathBuf>,
+    pub log_level: Level,
+    pub working_directory_path: Option<PathBuf>,
+    pub files_world_accessible: bool,
+    pub enable_host_metrics: bool,
+    pub hostname: Option<String>,
+    pub revision: Option<String>,
+    pub transmission_interval: Duration,
+}
+
+/// The configuration plus what was wrong with the environment, to be logged once
+/// the log file is open.
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    pub fn from_process_env() -> Loaded {
+        Self::from_env(&std::env::vars().collect())
+    }
+
+    pub fn from_env(env: &HashMap<String, String>) -> Loaded {
+        let mut warnings = Vec::new();
+        let text = |name: &str| {
+            env.get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let log_level = match text("APPSIGNAL_LOG_LEVEL") {
+            None => Level::Info,
+            Some(raw) => Level::parse(&raw).unwrap_or_else(|| {
+                warnings.push(format!(
+                    "APPSIGNAL_LOG_LEVEL={raw:?} is not one of error, warn, info, debug, trace; using info"
+                ));
+                Level::Info
+            }),
+        };
+        let files_world_accessible =
+            boolean(env, "APPSIGNAL_FILES_WORLD_ACCESSIBLE", true, &mut warnings);
+        let enable_host_metrics =
+            boolean(env, "APPSIGNAL_ENABLE_HOST_METRICS", true, &mut warnings);
+        let transmission_interval = match text("APPSIGNAL_TRANSMISSION_INTERVAL") {
+            None => DEFAULT_INTERVAL,
+            Some(raw) => match raw.parse::<f64>() {
+                // Below 0.05 s the agent would spend its time posting tiny payloads.
+                Ok(secs) if (0.05..=86_400.0).contains(&secs) => Duration::from_secs_f64(secs),
+                _ => {
+                    warnings.push(format!(
+                        "APPSIGNAL_TRANSMISSION_INTERVAL={raw:?} is not a number of seconds between 0.05 and 86400 (like 30 or 0.5); using 30"
+                    ));
+                    DEFAULT_INTERVAL
+                }
+            },
+        };
+        let endpoint_as_configured =
+            text("APPSIGNAL_PUSH_API_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let endpoint = match text("APPSIGNAL_PUSH_API_ENDPOINT") {
+            None => DEFAULT_ENDPOINT.to_string(),
+            Some(raw) if raw.starts_with("http://") || raw.starts_with("https://") => {
+                raw.trim_end_matches('/').to_string()
+            }
+            Some(raw) => {
+                warnings.push(format!(
+                    "APPSIGNAL_PUSH_API_ENDPOINT={raw:?} is not an http:// or https:// URL; using {DEFAULT_ENDPOINT}"
+                ));
+                DEFAULT_ENDPOINT.to_string()
+            }
+        };
+        let config = Config {
+            push_api_key: text("APPSIGNAL_PUSH_API_KEY").unwrap_or_default(),
+            app_name: text("APPSIGNAL_APP_NAME").unwrap_or_default(),
+            environment: text("APPSIGNAL_APP_ENV").unwrap_or_default(),
+            endpoint,
+            endpoint_as_configured,
+            log_path: text("APPSIGNAL_LOG_PATH").map(PathBuf::from),
+            log_level,
+            working_directory_path: text("APPSIGNAL_WORKING_DIRECTORY_PATH").map(PathBuf::from),
+            files_world_accessible,
+            enable_host_metrics,
+            hostname: text("APPSIGNAL_HOSTNAME"),
+            revision: text("APPSIGNAL_REVISION"),
+            transmission_interval,
+        };
+        Loaded { config, warnings }
+    }
+
+    /// Mode for directories the agent creates.
+    pub fn dir_mode(&self) -> u32 {
+        if self.files_world_accessible {
+            0o777
+        } else {
+            0o755
+        }
+    }
+
+    /// Mode for files the agent creates.
+    pub fn file_mode(&self) -> u32 {
+        if self.files_world_accessible {
+            0o666
+        } else {
+            0o644
+        }
+    }
+}
+
+fn boolean(
+    env: &HashMap<String, String>,
+    name: &str,
+    default: bool,
+    warnings: &mut Vec<String>,
+) -> bool {
+    let Some(raw) = env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+        return default;
+    };
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => true,
+        "false" | "0" | "no" | "off" => false,
+        _ => {
+            warnings.push(format!(
+                "{name}={raw:?} is not true or false; using {default}"
+            ));
+            default
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let loaded = Config::from_env(&env(&[]));
+        let config = loaded.config;
+        assert!(loaded.warnings.is_empty());
+        assert_eq!(config.endpoint, DEFAULT_ENDPOINT);
+        assert_eq!(config.transmission_interval, DEFAULT_INTERVAL);
+        assert_eq!(config.log_level, Level::Info);
+        assert!(config.files_world_accessible && config.enable_host_metrics);
+        assert_eq!((config.dir_mode(), config.file_mode()), (0o777, 0o666));
+        assert!(config.push_api_key.is_empty());
+    }
+
+    #[test]
+    fn values_are_read_and_fractional_intervals_allowed() {
+        let config = Config::from_env(&env(&[
+            ("APPSIGNAL_PUSH_API_KEY", "key"),
+            ("APPSIGNAL_TRANSMISSION_INTERVAL", "0.5"),
+            ("APPSIGNAL_LOG_LEVEL", "DEBUG"),
+            ("APPSIGNAL_FILES_WORLD_ACCESSIBLE", "false"),
+            ("APPSIGNAL_PUSH_API_ENDPOINT", "http://127.0.0.1:9/"),
+        ]))
+        .config;
+        assert_eq!(config.transmission_interval, Duration::from_millis(500));
+        assert_eq!(config.log_level, Level::Debug);
+        assert_eq!(config.endpoint, "http://127.0.0.1:9");
+        assert_eq!((config.dir_mode(), config.file_mode()), (0o755, 0o644));
+    }
+
+    #[test]
+    fn bad_values_fall_back_and_name_the_variable() {
+        let loaded = Config::from_env(&env(&[
+            ("APPSIGNAL_TRANSMISSION_INTERVAL", "soon"),
+            ("APPSIGNAL_LOG_LEVEL", "loud"),
+            ("APPSIGNAL_ENABLE_HOST_METRICS", "maybe"),
+            ("APPSIGNAL_PUSH_API_ENDPOINT", "push.example.com"),
+        ]));
+        assert_eq!(loaded.config.transmission_interval, DEFAULT_INTERVAL);
+        assert_eq!(loaded.config.log_level, Level::Info);
+        assert!(loaded.config.enable_host_metrics);
+        assert_eq!(loaded.warnings.len(), 4);
+        for name in [
+            "APPSIGNAL_TRANSMISSION_INTERVAL",
+            "APPSIGNAL_LOG_LEVEL",
+            "APPSIGNAL_ENABLE_HOST_METRICS",
+            "APPSIGNAL_PUSH_API_ENDPOINT",
+        ] {
+            assert!(
+                loaded.warnings.iter().any(|w| w.starts_with(name)),
+                "{name}"
+            );
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! `Appsignal::Extension::Transaction`: a Ruby handle on a core transaction. The Ruby
+//! side keeps it in a fiber-local, so each fiber has its own.
+
+use super::guard::guarded;
+use appsignal_ext_core::reporter;
+use appsignal_ext_core::transaction::{BodyFormat, ErrorReport, Transaction};
+use std::cell::RefCell;
+
+#[magnus::wrap(class = "Appsignal::Extension::Transaction", free_immediately, size)]
+pub struct RbTransaction {
+    /// `None` once completed: later calls are no-ops.
+    inner: RefCell<Option<Transaction>>,
+}
+
+fn body_format(value: i64) -> BodyFormat {
+    if value == 1 {
+        BodyFormat::Sql
+    } else {
+        BodyFormat::Plain
+    }
+}
+
+impl RbTransaction {
+    pub fn new(namespace: String) -> RbTransaction {
+        let inner = guarded(None, || {
+            Some(Transaction::new(&namespace, reporter::fork_generation()))
+        });
+        RbTransaction {
+            inner: RefCell::new(inner),
+        }
+    }
+
+    /// Runs `f` on the open transaction; a no-op (default value) when it is completed,
+    /// the extension is disabled, or the call re-enters.
+    fn with<T: Default>(&self, f: impl FnOnce(&mut Transaction) -> T) -> T {
+        guarded(T::default(), || match self.inner.try_borrow_mut() {
+            Ok(mut slot) => slot.as_mut().map(f).unwrap_or_default(),
+            Err(_) => T::default(),
+        })
+    }
+
+    pub fn start_event(&self) {
+        self.with(|t| t.start_event())
+    }
+
+    pub fn finish_event(
+        &self,
+        name: String,
+        title: Option<String>,
+        body: Option<String>,
+        format: i64,
+    ) {
+        self.with(|t| {
+            t.finish_event(
+                &name,
+                title.as_deref().unwrap_or(""),
+                body.as_deref().unwrap_or(""),
+                body_format(format),
+            )
+        })
+    }
+
+    pub fn record_event(
+        &self,
+        name: String,
+        title: Option<String>,
+        body: Option<String>,
+        format: i64,
+        start_offset_ns: u64,
+        duration_ns: u64,
+    ) {
+        self.with(|t| {
+            t.record_event(
+                &name,
+                title.as_deref().unwrap_or(""),
+                body.as_deref().unwrap_or(""),
+                body_format(format),
+                start_offset_ns,
+                duration_ns,
+            )
+        })
+    }
+
+    pub fn offset_now_ns(&self) -> u64 {
+        self.with(|t| t.offset_now_ns())
+    }
+
+    pub fn set_action(&self, action: String) {
+        self.with(|t| t.set_action(&action))
+    }
+
+    pub fn set_namespace(&self, namespace: String) {
+        self.with(|t| t.set_namespace(&namespace))
+    }
+
+    pub fn set_tag(&self, key: String, value: String) {
+        self.with(|t| t.set_tag(&key, &value))
+    }
+
+    pub fn set_metadata(&self, key: String, value: String) {
+        self.with(|t| t.set_metadata(&key, &value))
+    }
+
+    pub fn set_header(&self, key: String, value: String) {
+        self.with(|t| t.set_header(&key, &value))
+    }
+
+    pub fn set_data_json(&self, kind: String, json: String) -> bool {
+        self.with(|t| t.set_data_json(&kind, &json))
+    }
+
+    pub fn add_breadcrumb(
+        &self,
+        category: String,
+        action: String,
+        message: String,
+        metadata_json: String,
+    ) {
+        self.with(|t| t.add_breadcrumb(&category, &action, &message, &metadata_json))
+    }
+
+    pub fn set_queue_start(&self, queue_start_unix_ms: i64) {
+        self.with(|t| t.set_queue_start(queue_start_unix_ms))
+    }
+
+    pub fn set_error(
+        &self,
+        name: String,
+        message: String,
+        backtrace: Vec<String>,
+        causes: Vec<(String, String, Vec<String>)>,
+    ) {
+        self.with(|t| {
+            t.set_error(ErrorReport {
+                name,
+                message,
+                backtrace,
+                causes,
+            })
+        })
+    }
+
+    pub fn action(&self) -> String {
+        self.with(|t| t.action().to_string())
+    }
+
+    pub fn namespace(&self) -> String {
+        self.with(|t| t.namespace().to_string())
+    }
+
+    pub fn id(&self) -> String {
+        self.with(|t| t.id().to_string())
+    }
+
+    pub fn has_error(&self) -> bool {
+        self.with(|t| t.has_error())
+    }
+
+    pub fn is_completed(&self) -> bool {
+        self.inner
+            .try_borrow()
+            .map(|slot| slot.is_none())
+            .unwrap_or(false)
+    }
+
+    /// Closes the transaction and hands it to the reporter. True when it was queued.
+    pub fn complete(&self) -> bool {
+        guarded(false, || {
+            let taken = match self.inner.try_borrow_mut() {
+                Ok(mut slot) => slot.take(),
+                Err(_) => None,
+            };
+            taken.is_some_and(reporter::send_transaction)
+        })
+    }
+}

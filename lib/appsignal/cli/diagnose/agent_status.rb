@@ -1,0 +1,72 @@
+# frozen_string_literal: true
+
+require "appsignal/cli/command"
+
+module Appsignal
+  module CLI
+    class Diagnose < Command
+      # Whether an agent serves this configuration, from `{working_dir}/agent.lock`
+      # (`pid=`, `version=`, `config=` lines). `config=` is a fingerprint of app name,
+      # environment, push API key, endpoint and working directory, computed the same
+      # way as the agent and extension do (64-bit FNV-1a, fields NUL-terminated).
+      class AgentStatus
+        FNV_OFFSET = 0xcbf29ce484222325
+        FNV_PRIME = 0x100000001b3
+        MASK64 = 0xffffffffffffffff
+
+        def self.fingerprint(app_name:, environment:, push_api_key:, endpoint:, working_dir:)
+          hash = FNV_OFFSET
+          [app_name, environment, push_api_key, endpoint, working_dir].each do |part|
+            "#{part}\0".each_byte { |byte| hash = ((hash ^ byte) * FNV_PRIME) & MASK64 }
+          end
+          format("%016x", hash)
+        end
+
+        def initialize(config, working_dir)
+          @config = config
+          @working_dir = working_dir
+        end
+
+        def lock_path
+          File.join(@working_dir, "agent.lock")
+        end
+
+        def expected_fingerprint
+          self.class.fingerprint(app_name: @config.app_name, environment: @config.env,
+                                 push_api_key: @config[:push_api_key].to_s,
+                                 endpoint: @config[:push_api_endpoint].to_s, working_dir: @working_dir)
+        end
+
+        def report
+          lock = read_lock
+          return { lock_path: lock_path, lock: nil, running: false, serves_this_config: false } unless lock
+
+          pid = lock["pid"].to_i
+          running = pid.positive? && alive?(pid)
+          { lock_path: lock_path, lock: lock, pid: pid, running: running,
+            serves_this_config: running && lock["config"] == expected_fingerprint,
+            expected_config: expected_fingerprint }
+        end
+
+        private
+
+        def read_lock
+          return nil unless File.file?(lock_path)
+
+          File.read(lock_path).lines.to_h { |line| line.strip.split("=", 2) }.select { |_, v| v }
+        rescue SystemCallError
+          nil
+        end
+
+        def alive?(pid)
+          Process.kill(0, pid)
+          true
+        rescue Errno::EPERM
+          true # alive, owned by another user
+        rescue Errno::ESRCH
+          false
+        end
+      end
+    end
+  end
+end

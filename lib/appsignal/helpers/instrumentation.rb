@@ -1,0 +1,148 @@
+# frozen_string_literal: true
+
+module Appsignal
+  module Helpers
+    # The public instrumentation API: `Appsignal.monitor`, `.instrument`,
+    # `.set_error`, `.add_tags`... Every method is safe to call when AppSignal is not
+    # started or no transaction is active: it then does nothing (and still runs the
+    # block it was given).
+    module Instrumentation
+      # Runs the block in a new transaction and returns the block's value. Errors are
+      # recorded on the transaction and re-raised unchanged.
+      def monitor(action:, namespace: nil)
+        return yield unless active?
+
+        outer = Appsignal::Transaction.current? ? Appsignal::Transaction.current : nil
+        transaction = Appsignal::Transaction.create(namespace || Appsignal::Transaction::HTTP_REQUEST)
+        transaction.set_action(action.to_s) if action && action != :set_later
+        begin
+          yield
+        rescue Exception => e # rubocop:disable Lint/RescueException
+          transaction.set_error(e)
+          raise
+        ensure
+          transaction.complete
+          Appsignal::Transaction.restore_current(outer)
+        end
+      end
+
+      # `monitor`, then stop AppSignal (flushing), for scripts and one-off tasks.
+      def monitor_and_stop(action:, namespace: nil, &block)
+        monitor(action: action, namespace: namespace, &block)
+      ensure
+        stop("monitor_and_stop")
+      end
+
+      # Times the block as an event of the current transaction; returns the block's value.
+      def instrument(name, title = nil, body = nil, body_format = Appsignal::EventFormatter::DEFAULT)
+        ext = Thread.current[Appsignal::Transaction::CURRENT_EXT]
+        return(block_given? ? yield : nil) unless ext
+
+        ext.start_event
+        begin
+          yield if block_given?
+        ensure
+          ext.finish_event(name, title, body, body_format)
+        end
+      end
+
+      # Like `instrument`, for a SQL query: the body is obfuscated before it is sent.
+      def instrument_sql(name, title = nil, body = nil, &block)
+        instrument(name, title, body, Appsignal::EventFormatter::SQL_BODY_FORMAT, &block)
+      end
+
+      def set_action(action)
+        current_transaction&.set_action(action)
+      end
+
+      def set_namespace(namespace)
+        current_transaction&.set_namespace(namespace)
+      end
+
+      def add_tags(tags = {})
+        current_transaction&.add_tags(tags)
+      end
+      alias tag_request add_tags
+      alias tag_job add_tags
+      alias set_tags add_tags
+
+      def add_params(params = nil, &block)
+        current_transaction&.add_params(params, &block)
+      end
+      alias set_params add_params
+
+      def add_session_data(data = nil, &block)
+        current_transaction&.add_session_data(data, &block)
+      end
+      alias set_session_data add_session_data
+
+      def add_headers(headers = nil, &block)
+        current_transaction&.add_headers(headers, &block)
+      end
+      alias set_headers add_headers
+
+      def add_custom_data(data)
+        current_transaction&.add_custom_data(data)
+      end
+      alias set_custom_data add_custom_data
+
+      def add_breadcrumb(category, action, message = "", metadata = {}, time = Time.now.utc)
+        current_transaction&.add_breadcrumb(category, action, message, metadata, time)
+      end
+
+      # Adds the error to the current transaction; nothing without one.
+      def set_error(exception, &block)
+        return unless valid_error?(exception)
+
+        current_transaction&.set_error(exception, &block)
+      end
+      alias set_exception set_error
+      alias add_exception set_error
+
+      # Always its own transaction, whatever is current.
+      def send_error(exception, &block)
+        return unless active? && valid_error?(exception)
+        return if ignored_error?(exception)
+
+        transaction = Appsignal::Transaction.new(Appsignal::Transaction::HTTP_REQUEST)
+        transaction.set_error(exception)
+        block&.call(transaction)
+        transaction.complete
+      end
+      alias send_exception send_error
+
+      # On the current transaction when there is one, else in a new one.
+      def report_error(exception, &block)
+        return unless active? && valid_error?(exception)
+
+        transaction = current_transaction
+        return send_error(exception, &block) unless transaction
+
+        transaction.set_error(exception, &block)
+      end
+
+      # Runs the block; an error it raises is sent (its own transaction) and re-raised.
+      def listen_for_error(&block)
+        block.call
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        send_error(e)
+        raise
+      end
+
+      private
+
+      def current_transaction
+        return nil unless active?
+
+        Appsignal::Transaction.current? ? Appsignal::Transaction.current : nil
+      end
+
+      def valid_error?(exception)
+        return true if exception.is_a?(Exception)
+
+        internal_logger.error("Appsignal error helpers take an Exception, got #{exception.class}; ignored")
+        false
+      end
+    end
+  end
+end
