@@ -11,9 +11,12 @@ Gem::Specification.new do |spec|
   spec.authors = ["AppSignal-compatible APM developers"]
   spec.license = "MIT"
   spec.homepage = "https://example.invalid/appsignal-rust"
-  spec.required_ruby_version = ">= 3.0"
+  spec.required_ruby_version = ">= 3.1"
 
-  rust_sources = Dir["{proto,ext,agent,testkit}/**/*.{rs,proto,toml}"].reject { |f| f.include?("/target/") || f.include?("/tests/") || f.include?("/examples/") }
+  # The Rust sources the install builds from; tests, examples and build output stay out.
+  rust_sources = Dir["{proto,ext,agent,testkit}/**/*.{rs,proto,toml}"].reject do |f|
+    %w[/target/ /tests/ /examples/].any? { |dir| f.include?(dir) }
+  end
   spec.files = Dir["lib/**/*.rb"] + Dir["bin/*"] + rust_sources +
                %w[Cargo.toml Cargo.lock ext/extconf.rb ext/build.rb README.md].select { |f| File.exist?(f) }
   spec.bindir = "bin"

@@ -1,24 +1,29 @@
 # frozen_string_literal: true
 
-# Micro benchmarks of the app-thread cost, each against baselines measured in the
-# same run: ns per call (median of several timed rounds after a warm-up) and Ruby
-# objects allocated per call (GC.stat deltas).
+# Micro benchmarks of the app-thread cost, each against a baseline measured in the
+# same run: ns per call (median of several timed rounds after a warm-up, in CPU time
+# of the app thread, which a busy machine disturbs far less than wall time) and Ruby
+# objects allocated per call (GC.stat deltas). `bench/run.rb` runs this with YJIT
+# on and off and puts the rows in its table.
 #
-#   ruby bench/micro.rb            (uses lib/ and `rake compile` output)
-#   BENCH_ITERATIONS=200000 ruby bench/micro.rb
+#   ruby bench/micro.rb                 a table
+#   ruby --yjit bench/micro.rb --tsv    rows for bench/run.rb
+#   BENCH_QUICK=1 / BENCH_SMOKE=1       shorter runs (smoke: only proves it runs)
 $LOAD_PATH.unshift(File.expand_path("../lib", __dir__))
 require_relative "support/bench_env"
+require_relative "support/micro_cases"
 require "appsignal"
 
-ITERATIONS = Integer(ENV.fetch("BENCH_ITERATIONS", "200000"))
-ROUNDS = 7
+SCALE = BenchEnv.scale
+ITERATIONS = Integer(ENV.fetch("BENCH_ITERATIONS", { full: 200_000, quick: 50_000, smoke: 500 }.fetch(SCALE)))
+ROUNDS = { full: 7, quick: 5, smoke: 1 }.fetch(SCALE)
 
 def measure(iterations = ITERATIONS)
-  yield(1000) # warm-up
+  yield([iterations / 10, 100].min) # warm-up (and YJIT compilation)
   times = Array.new(ROUNDS) do
-    start = Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+    start = Process.clock_gettime(Process::CLOCK_THREAD_CPUTIME_ID, :nanosecond)
     yield(iterations)
-    Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond) - start
+    Process.clock_gettime(Process::CLOCK_THREAD_CPUTIME_ID, :nanosecond) - start
   end
   GC.start
   GC.disable
@@ -31,50 +36,25 @@ end
 
 BenchEnv.with_agent do
   Appsignal.start || abort("AppSignal did not start; see the log in #{BenchEnv.working_dir}")
-  name = "event.bench"
-  results = {}
-
-  results["empty block"] = measure { |n| n.times { yield_to { nil } } }
-  results["pure-Ruby floor (Thread.current array + Queue)"] = measure do |n|
-    queue = Queue.new
-    n.times do
-      events = (Thread.current[:bench_events] ||= [])
-      t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      nil
-      events << [name, t0, Process.clock_gettime(Process::CLOCK_MONOTONIC)]
-      queue << events.shift if events.length > 16
+  results = MicroCases.run(method(:measure), ITERATIONS)
+  jit = defined?(RubyVM::YJIT) && RubyVM::YJIT.enabled? ? "YJIT" : "interp"
+  if ARGV.include?("--tsv")
+    results.each_value do |r|
+      baseline = results.fetch(r[:baseline])
+      puts ["micro", "#{r[:label]} [#{jit}]", format("%.1f", r[:ns]), "ns/call", "#{r[:baseline]} [#{jit}]",
+            format("%.1f", baseline[:ns]), format("%.2f", r[:ns] / baseline[:ns]),
+            format("%.2f", r[:allocations]), r[:note].to_s].join("\t")
     end
-  end
-  Appsignal::Transaction.create(Appsignal::Transaction::HTTP_REQUEST)
-  results["Appsignal.instrument (in a transaction)"] = measure { |n| n.times { Appsignal.instrument(name) { nil } } }
-  Appsignal::Transaction.current.discard!
-  Appsignal::Transaction.clear_current
-  results["Appsignal.instrument (no transaction)"] = measure { |n| n.times { Appsignal.instrument(name) { nil } } }
-  [0, 3, 30].each do |events|
-    results["Appsignal.monitor with #{events} events"] = measure(ITERATIONS / 10) do |n|
-      n.times { Appsignal.monitor(action: "Bench#run") { events.times { Appsignal.instrument(name) { nil } } } }
+  else
+    puts "#{jit}, #{ITERATIONS} iterations x #{ROUNDS} rounds"
+    puts format("%-44<name>s %9<ns>s %-40<base>s %8<ratio>s %8<alloc>s  %<note>s",
+                name: "benchmark", ns: "ns/call", base: "baseline", ratio: "ratio", alloc: "allocs", note: "")
+    results.each_value do |r|
+      baseline = results.fetch(r[:baseline])
+      puts format("%-44<name>s %9.1<ns>f %-40<base>s %7.2<ratio>fx %8.2<alloc>f  %<note>s",
+                  name: r[:label], ns: r[:ns], base: r[:baseline], ratio: r[:ns] / baseline[:ns],
+                  alloc: r[:allocations], note: r[:note])
     end
+    puts "stats: #{Appsignal::Extension.stats}"
   end
-  results["Appsignal.increment_counter"] = measure { |n| n.times { Appsignal.increment_counter("bench", 1) } }
-  error = RuntimeError.new("bench")
-  results["monitor + set_error"] = measure(ITERATIONS / 10) do |n|
-    n.times { Appsignal.monitor(action: "Bench#error") { Appsignal.set_error(error) } }
-  end
-
-  baseline = results["empty block"][:ns]
-  puts format("%-50<name>s %10<ns>s %12<ratio>s %12<alloc>s", name: "benchmark", ns: "ns/call",
-                                                                  ratio: "x empty", alloc: "allocs/call")
-  results.each do |label, r|
-    puts format("%-50<name>s %10.1<ns>f %12.2<ratio>f %12.2<alloc>f",
-                name: label, ns: r[:ns], ratio: r[:ns] / baseline, alloc: r[:allocations])
-  end
-  puts "instrument event cost above the empty block: " \
-       "#{format("%.1f", results["Appsignal.instrument (in a transaction)"][:ns] - baseline)} ns"
-  puts "stats: #{Appsignal::Extension.stats}"
 end
-
-BEGIN {
-  def yield_to
-    yield
-  end
-}

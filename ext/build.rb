@@ -52,10 +52,21 @@ def build
     return report("cargo build failed (see #{BUILD_LOG}): #{output.lines.last(5).join(" ").strip}")
   end
 
-  FileUtils.cp(File.join(target_dir, "release", "libappsignal_extension.so"), File.join(EXT_DIR, SO_NAME))
-  FileUtils.cp(File.join(target_dir, "release", "appsignal-agent"), File.join(EXT_DIR, "appsignal-agent"))
+  place(File.join(target_dir, "release", "libappsignal_extension.so"), File.join(EXT_DIR, SO_NAME))
+  place(File.join(target_dir, "release", "appsignal-agent"), File.join(EXT_DIR, "appsignal-agent"))
 rescue SystemCallError, IOError => e
   report("building the extension failed: #{e.class}: #{e.message}")
+end
+
+# Copies beside the destination, then renames over it: a process that has the old
+# .so mapped, or an agent running from the old binary, keeps its file intact
+# (copying in place corrupts the one and fails with ETXTBSY on the other).
+def place(source, destination)
+  temporary = "#{destination}.#{Process.pid}.tmp"
+  FileUtils.cp(source, temporary, preserve: true)
+  File.rename(temporary, destination)
+ensure
+  FileUtils.rm_f(temporary) if temporary
 end
 
 def install(dest)
@@ -63,7 +74,7 @@ def install(dest)
   return unless File.exist?(so) && dest && !dest.empty?
 
   FileUtils.mkdir_p(dest)
-  FileUtils.cp(so, File.join(dest, SO_NAME))
+  place(so, File.join(dest, SO_NAME))
 rescue SystemCallError => e
   report("installing the extension failed: #{e.message}")
 end

@@ -89,15 +89,29 @@ module Appsignal
       @started == true
     end
 
+    # Called in a forked child (Puma and Unicorn workers, by their hooks): starts
+    # this process's own reporter now instead of on its first transaction. Plain
+    # `fork` without this works too: the extension notices the new PID on first use.
+    # Nothing the parent recorded is sent from the child.
+    def forked
+      return unless active?
+
+      Appsignal::Extension.flush(0.0)
+      internal_logger.info("AppSignal reporter restarted after fork in process #{Process.pid}")
+      nil
+    end
+
     def active?
       started? && Appsignal::Extension.active?
     end
 
+    # By exact class name, as the AppSignal gem matches `ignore_errors`: a subclass of
+    # an ignored error is still reported.
     def ignored_error?(error)
       return false unless @config
 
       names = @config[:ignore_errors]
-      !names.empty? && error.class.ancestors.any? { |klass| names.include?(klass.name) }
+      !names.empty? && names.include?(error.class.name)
     end
 
     # Filters an integration adds to filter_parameters (e.g. Rails' own list).
@@ -108,12 +122,8 @@ module Appsignal
     private
 
     def start_blocker
-      unless @config.active?
-        return "not active for environment `#{@config.env}` (set active: true or APPSIGNAL_ACTIVE=true)"
-      end
-      unless @config.valid?
-        return "no push API key: set push_api_key in config/appsignal.yml or the APPSIGNAL_PUSH_API_KEY env var"
-      end
+      reason = @config.inactive_reason
+      return reason if reason
       return Appsignal::ExtensionLoader.failure_reason unless Appsignal::ExtensionLoader.loaded?
 
       nil

@@ -31,6 +31,14 @@ pub struct Config {
     pub hostname: Option<String>,
     pub revision: Option<String>,
     pub transmission_interval: Duration,
+    /// `APPSIGNAL_OTLP_ENDPOINT`: base URL of an OTLP/HTTP receiver (traces go to
+    /// `{it}/v1/traces`, metrics to `{it}/v1/metrics`), without a trailing slash.
+    pub otlp_endpoint: Option<String>,
+    /// `APPSIGNAL_OTLP_HEADERS`: `key=value,key=value` sent with every OTLP request
+    /// (a collector's auth token, say); never logged.
+    pub otlp_headers: Vec<(String, String)>,
+    /// `APPSIGNAL_OTLP_ONLY=true`: export over OTLP only, nothing to the Push API.
+    pub otlp_only: bool,
 }
 
 /// The configuration plus what was wrong with the environment, to be logged once
@@ -92,6 +100,35 @@ impl Config {
                 DEFAULT_ENDPOINT.to_string()
             }
         };
+        let otlp_endpoint = match text("APPSIGNAL_OTLP_ENDPOINT") {
+            None => None,
+            Some(raw) if raw.starts_with("http://") || raw.starts_with("https://") => {
+                Some(raw.trim_end_matches('/').to_string())
+            }
+            Some(raw) => {
+                warnings.push(format!(
+                    "APPSIGNAL_OTLP_ENDPOINT={raw:?} is not an http:// or https:// URL (like http://localhost:4318); OTLP export is off"
+                ));
+                None
+            }
+        };
+        let mut otlp_only = boolean(env, "APPSIGNAL_OTLP_ONLY", false, &mut warnings);
+        if otlp_only && otlp_endpoint.is_none() {
+            warnings.push(
+                "APPSIGNAL_OTLP_ONLY=true needs APPSIGNAL_OTLP_ENDPOINT; sending to the Push API instead"
+                    .to_string(),
+            );
+            otlp_only = false;
+        }
+        let otlp_headers = match text("APPSIGNAL_OTLP_HEADERS") {
+            None => Vec::new(),
+            Some(raw) => parse_headers(&raw).unwrap_or_else(|bad| {
+                warnings.push(format!(
+                    "APPSIGNAL_OTLP_HEADERS has an entry that is not key=value ({bad:?}); sending no extra headers"
+                ));
+                Vec::new()
+            }),
+        };
         let config = Config {
             push_api_key: text("APPSIGNAL_PUSH_API_KEY").unwrap_or_default(),
             app_name: text("APPSIGNAL_APP_NAME").unwrap_or_default(),
@@ -106,8 +143,22 @@ impl Config {
             hostname: text("APPSIGNAL_HOSTNAME"),
             revision: text("APPSIGNAL_REVISION"),
             transmission_interval,
+            otlp_endpoint,
+            otlp_headers,
+            otlp_only,
         };
         Loaded { config, warnings }
+    }
+
+    /// Whether payloads go to the Push API: unless OTLP-only was asked for, or OTLP
+    /// is configured and there is no push API key to send with.
+    pub fn push_api_enabled(&self) -> bool {
+        !self.otlp_only && !self.push_api_key.is_empty()
+    }
+
+    /// Whether the agent has anywhere to send data; without, it must not start.
+    pub fn has_destination(&self) -> bool {
+        self.push_api_enabled() || self.otlp_endpoint.is_some()
     }
 
     /// Mode for directories the agent creates.
@@ -127,6 +178,20 @@ impl Config {
             0o644
         }
     }
+}
+
+/// `key=value,key=value` (values may contain `=`); the offending entry on error.
+fn parse_headers(raw: &str) -> Result<Vec<(String, String)>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| match entry.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_string(), value.trim().to_string()))
+            }
+            _ => Err(entry.split('=').next().unwrap_or("").to_string()),
+        })
+        .collect()
 }
 
 fn boolean(
@@ -188,6 +253,71 @@ mod tests {
         assert_eq!(config.log_level, Level::Debug);
         assert_eq!(config.endpoint, "http://127.0.0.1:9");
         assert_eq!((config.dir_mode(), config.file_mode()), (0o755, 0o644));
+    }
+
+    #[test]
+    fn otlp_settings_decide_where_data_goes() {
+        let push_only = Config::from_env(&env(&[("APPSIGNAL_PUSH_API_KEY", "key")])).config;
+        assert!(push_only.push_api_enabled() && push_only.otlp_endpoint.is_none());
+
+        let both = Config::from_env(&env(&[
+            ("APPSIGNAL_PUSH_API_KEY", "key"),
+            ("APPSIGNAL_OTLP_ENDPOINT", "http://127.0.0.1:4318/"),
+            (
+                "APPSIGNAL_OTLP_HEADERS",
+                "authorization=Bearer a=b, x-team = 7",
+            ),
+        ]))
+        .config;
+        assert!(both.push_api_enabled());
+        assert_eq!(both.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+        assert_eq!(
+            both.otlp_headers,
+            vec![
+                ("authorization".to_string(), "Bearer a=b".to_string()),
+                ("x-team".to_string(), "7".to_string())
+            ]
+        );
+
+        let only = Config::from_env(&env(&[
+            ("APPSIGNAL_PUSH_API_KEY", "key"),
+            ("APPSIGNAL_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            ("APPSIGNAL_OTLP_ONLY", "true"),
+        ]))
+        .config;
+        assert!(!only.push_api_enabled() && only.has_destination());
+
+        let keyless = Config::from_env(&env(&[("APPSIGNAL_OTLP_ENDPOINT", "https://otel:4318")]));
+        assert!(keyless.warnings.is_empty());
+        assert!(!keyless.config.push_api_enabled() && keyless.config.has_destination());
+        assert!(!Config::from_env(&env(&[])).config.has_destination());
+    }
+
+    #[test]
+    fn bad_otlp_settings_are_reported_and_ignored() {
+        let loaded = Config::from_env(&env(&[
+            ("APPSIGNAL_PUSH_API_KEY", "key"),
+            ("APPSIGNAL_OTLP_ENDPOINT", "localhost:4318"),
+            ("APPSIGNAL_OTLP_ONLY", "true"),
+            ("APPSIGNAL_OTLP_HEADERS", "token"),
+        ]));
+        assert_eq!(loaded.config.otlp_endpoint, None);
+        assert!(
+            loaded.config.push_api_enabled(),
+            "no endpoint: not OTLP-only"
+        );
+        assert!(loaded.config.otlp_headers.is_empty());
+        assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
+        for name in [
+            "APPSIGNAL_OTLP_ENDPOINT",
+            "APPSIGNAL_OTLP_ONLY",
+            "APPSIGNAL_OTLP_HEADERS",
+        ] {
+            assert!(
+                loaded.warnings.iter().any(|w| w.starts_with(name)),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod ingest;
 mod journal;
 mod lock;
 mod log;
+mod otlp;
 mod pipeline;
 mod probes;
 mod shutdown;
@@ -37,7 +38,7 @@ use crate::config::Config;
 use crate::error::AgentError;
 use crate::health::Health;
 use crate::log::{debug, info, warning, Logger};
-use crate::pipeline::{Pipeline, SharedPipeline};
+use crate::pipeline::{Pipeline, Recorder, SharedPipeline};
 use crate::shutdown::{Reason, Shutdown};
 
 const USAGE: &str = "usage: appsignal-agent [--daemonize] (configuration comes from APPSIGNAL_* environment variables)";
@@ -118,8 +119,11 @@ fn run() -> i32 {
     for warning in loaded.warnings {
         warning!("{warning}");
     }
-    if config.push_api_key.is_empty() {
-        log::fatal(&AgentError::MissingPushApiKey.to_string());
+    if !config.has_destination() {
+        log::fatal(&format!(
+            "{}; or set APPSIGNAL_OTLP_ENDPOINT to export over OTLP only",
+            AgentError::MissingPushApiKey
+        ));
         return 1;
     }
 
@@ -199,11 +203,15 @@ fn start(config: Config, working_dir: PathBuf) -> Result<(), AgentError> {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "unknown".to_string())
     });
+    let destinations = match (&config.otlp_endpoint, config.push_api_enabled()) {
+        (None, _) => format!("endpoint {}", config.endpoint),
+        (Some(otlp), true) => format!("endpoint {} and OTLP endpoint {otlp}", config.endpoint),
+        (Some(otlp), false) => format!("OTLP endpoint {otlp} only (no Push API)"),
+    };
     info!(
-        "agent {} started: working directory {}, endpoint {}, interval {:?}, hostname {hostname}",
+        "agent {} started: working directory {}, {destinations}, interval {:?}, hostname {hostname}",
         env!("CARGO_PKG_VERSION"),
         working_dir.display(),
-        config.endpoint,
         config.transmission_interval
     );
 
@@ -223,8 +231,12 @@ async fn serve(
 ) -> Result<(), AgentError> {
     let pid = std::process::id();
     let health = Arc::new(Health::default());
+    let spans = config
+        .otlp_endpoint
+        .as_ref()
+        .map(|_| otlp::spans::SpanBuffer::default());
     let pipeline = SharedPipeline::new(Pipeline {
-        aggregator: Aggregator::new(clock.clone()),
+        aggregator: Recorder::new(Aggregator::new(clock.clone()), spans, clock.clone()),
         journal: None,
     });
     recover_journals(&working_dir.join("journal"), &pipeline, config.file_mode());
@@ -256,6 +268,31 @@ async fn serve(
         config.revision.clone(),
     );
     transmitter.journal_dir = Some(working_dir.join("journal"));
+    transmitter.push_enabled = config.push_api_enabled();
+    if let Some(endpoint) = &config.otlp_endpoint {
+        let resource = otlp::export::resource(&otlp::export::Identity {
+            app_name: &config.app_name,
+            environment: &config.environment,
+            hostname: &hostname,
+            revision: config.revision.as_deref(),
+        });
+        let exporter = otlp::export::Exporter::new(
+            endpoint,
+            config.otlp_headers.clone(),
+            resource,
+            &working_dir,
+            config.dir_mode(),
+            config.file_mode(),
+            clock.clone(),
+            config.transmission_interval,
+        )
+        .map_err(|why| {
+            AgentError::Runtime(std::io::Error::other(format!(
+                "OTLP export (APPSIGNAL_OTLP_ENDPOINT) cannot start: {why}"
+            )))
+        })?;
+        transmitter.otlp = Some(exporter);
+    }
 
     tokio::spawn(watch_signals(shutdown.clone()));
     tokio::spawn(watch_lock(working_dir.clone(), pid, shutdown.clone()));

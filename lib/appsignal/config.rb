@@ -93,6 +93,17 @@ module Appsignal
       !blank?(self[:push_api_key])
     end
 
+    # Why AppSignal would not start with this configuration, naming what to change; nil when it would.
+    def inactive_reason
+      if self[:active] == false
+        return "not active for environment `#{env}` (active: false; set active: true or APPSIGNAL_ACTIVE=true)"
+      end
+      return nil if valid?
+
+      "no push API key for environment `#{env}`: set push_api_key in the `#{env}` section of " \
+        "config/appsignal.yml, in Appsignal.configure, or the APPSIGNAL_PUSH_API_KEY env var"
+    end
+
     def app_name
       self[:name] || File.basename(@root_path)
     end
@@ -244,6 +255,18 @@ module Appsignal
     Config::OPTIONS.each_key do |key|
       define_method("#{key}=") { |value| @config.set_from_code(key, value) }
       define_method(key) { @config[key] }
+    end
+
+    # A misspelt option (`config.pussh_api_key = ...`) is reported as an unknown
+    # option in the log, not raised into the app's boot.
+    def method_missing(name, *args)
+      return super unless name.end_with?("=") && args.length == 1
+
+      @config.set_from_code(name.to_s.chomp("="), args.first)
+    end
+
+    def respond_to_missing?(name, include_private = false)
+      super
     end
   end
 end

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "extension/elf_check"
+
 module Appsignal
   # Loads the native extension (`appsignal_extension.so`). When it is missing or
   # cannot load, AppSignal runs as a no-op: `require "appsignal"` and every API call
@@ -17,8 +19,11 @@ module Appsignal
       def load!
         return @loaded unless @loaded.nil?
 
-        explicit = ENV.fetch("APPSIGNAL_EXTENSION_PATH", nil)
-        explicit && !explicit.empty? ? require(explicit) : require("appsignal_extension")
+        path = extension_path
+        problem = path && ElfCheck.problem(path)
+        raise LoadError, problem if problem
+
+        require(path || "appsignal_extension")
         @loaded = true
       rescue LoadError, StandardError => e
         @failure_reason = "the AppSignal extension could not be loaded (#{e.class}: #{e.message})" \
@@ -38,6 +43,19 @@ module Appsignal
       end
 
       private
+
+      # The file `require` would load: the explicit env var, else the first
+      # appsignal_extension.so on the load path (nil leaves the search to require).
+      def extension_path
+        explicit = ENV.fetch("APPSIGNAL_EXTENSION_PATH", nil)
+        return explicit if explicit && !explicit.empty?
+
+        $LOAD_PATH.each do |dir|
+          candidate = File.join(dir.to_s, "appsignal_extension.so")
+          return candidate if File.file?(candidate)
+        end
+        nil
+      end
 
       def loaded_so_dir
         feature = $LOADED_FEATURES.find { |f| f.end_with?("appsignal_extension.so") }

@@ -2,6 +2,7 @@
 
 require "appsignal/utils/data_sanitizer"
 require "appsignal/utils/backtrace_cleaner"
+require "appsignal/transaction/limits"
 
 module Appsignal
   # A request, job or `monitor` block. The current one lives in a fiber-local
@@ -19,6 +20,7 @@ module Appsignal
     CURRENT_EXT = :__appsignal_transaction_ext
     ERRORS_LIMIT = 10
     CAUSES_LIMIT = 10
+    include Limits
 
     class << self
       # Starts a transaction and makes it the current one.
@@ -48,6 +50,18 @@ module Appsignal
         Thread.current[CURRENT_EXT] = transaction&.ext
       end
 
+      # The allowed request headers as a Hash: a Rack env has 30 to 60 keys, and
+      # `Array#include?` on each cost a hello-world request about 3 µs (bench/micro.rb).
+      # Cached for the list last seen (the config's), rebuilt when it changes.
+      def header_lookup(allowed)
+        cached = @header_lookup
+        return cached[2] if cached && cached[0].equal?(allowed) && cached[1] == allowed.length
+
+        lookup = allowed.to_h { |name| [name.to_s, true] }
+        @header_lookup = [allowed, allowed.length, lookup]
+        lookup
+      end
+
       # Completes the current transaction and clears it.
       def complete_current!
         current.complete
@@ -61,14 +75,8 @@ module Appsignal
     def initialize(namespace, ext: nil)
       @namespace = namespace.to_s
       @ext = ext || Appsignal::Extension::Transaction.new(@namespace)
-      @action = nil
-      @tags = nil
-      @params = nil
-      @session_data = nil
-      @headers = nil
-      @custom_data = nil
-      @error = nil
-      @extra_errors = nil
+      # @action, @tags, @params, @error... start unset (nil): setting each here cost
+      # the app thread about 10% of a `monitor` block (bench/micro.rb).
       @completed = false
       @discarded = false
     end
@@ -110,13 +118,16 @@ module Appsignal
     # Tags: String/Symbol keys; String, Symbol, Integer, true/false values. Others are
     # skipped (as the original gem does) rather than stringified into noise.
     def add_tags(given = {})
+      return unless given.is_a?(Hash)
+
       given.each do |key, value|
         next unless key.is_a?(String) || key.is_a?(Symbol)
         next unless value.is_a?(String) || value.is_a?(Symbol) || value.is_a?(Integer) ||
                     value == true || value == false
 
-        (@tags ||= {})[key.to_s] = value.to_s
+        store_tag(key.to_s, value.to_s)
       end
+      nil
     end
     alias set_tags add_tags
 
@@ -150,7 +161,9 @@ module Appsignal
     end
     alias set_custom_data add_custom_data
 
+    # The latest BREADCRUMBS_LIMIT are kept; older ones are counted.
     def add_breadcrumb(category, action, message = "", metadata = {}, _time = Time.now.utc)
+      count_breadcrumb
       metadata_json = Utils::DataSanitizer.to_json(metadata.is_a?(Hash) ? metadata : {})
       @ext.add_breadcrumb(category.to_s, action.to_s, message.to_s, metadata_json)
     end
@@ -247,17 +260,25 @@ module Appsignal
     end
 
     def write_data
-      config = Appsignal.config
+      # Most transactions carry none of it: skip the config lookups. Every field
+      # written below must be in this list.
+      return unless @tags || @params || @session_data || @headers || @custom_data || cut_anything?
+
       @tags&.each { |key, value| @ext.set_tag(key, value) }
+      write_cut_counts
+      write_params_and_session_data(Appsignal.config)
+      write_headers
+      @ext.set_data_json("custom_data", Utils::DataSanitizer.to_json(resolve(@custom_data))) if @custom_data
+    end
+
+    def write_params_and_session_data(config)
       if @params && (!config || config[:send_params])
         @ext.set_data_json("params", Utils::DataSanitizer.to_json(resolve(@params), param_filters))
       end
-      if @session_data && (!config || config[:send_session_data])
-        filters = config ? config[:filter_session_data] : []
-        @ext.set_data_json("session_data", Utils::DataSanitizer.to_json(resolve(@session_data), filters))
-      end
-      write_headers
-      @ext.set_data_json("custom_data", Utils::DataSanitizer.to_json(resolve(@custom_data))) if @custom_data
+      return unless @session_data && (!config || config[:send_session_data])
+
+      filters = config ? config[:filter_session_data] : []
+      @ext.set_data_json("session_data", Utils::DataSanitizer.to_json(resolve(@session_data), filters))
     end
 
     def write_headers
@@ -267,8 +288,15 @@ module Appsignal
       return unless headers.is_a?(Hash)
 
       allowed = Appsignal.config ? Appsignal.config[:request_headers] : Config::DEFAULT_REQUEST_HEADERS
+      lookup = Transaction.header_lookup(allowed)
+      filters = nil # built only for a value with a query string (REQUEST_URI): most requests have none
       headers.each do |key, value|
-        @ext.set_header(key.to_s, value.to_s) if allowed.include?(key.to_s)
+        name = key.to_s
+        next unless lookup.key?(name)
+
+        value = value.to_s
+        value = Utils::DataSanitizer.filter_query_string(value, filters ||= param_filters) if value.include?("?")
+        @ext.set_header(name, value)
       end
     end
 

@@ -2,12 +2,17 @@
 //! 4-byte big-endian unsigned integer. A length above [`MAX_FRAME_LEN`] or bytes that
 //! do not decode are a malformed frame: the reader drops the connection.
 
+use crate::decode_budget;
 use crate::v1::ClientBatch;
 use prost::Message;
 
 /// Largest frame either side accepts. The extension never writes more (it splits
 /// batches well below this); anything larger is garbage or hostile.
 pub const MAX_FRAME_LEN: usize = 8 * 1024 * 1024;
+
+/// The most one frame may decode into, however small its bytes (see
+/// [`crate::decode_budget`]). The extension's frames stay far below it.
+pub const MAX_FRAME_DECODED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Size of the length prefix.
 pub const HEADER_LEN: usize = 4;
@@ -18,6 +23,8 @@ pub enum FrameError {
     TooLarge { announced: usize },
     /// The frame's bytes are not a valid `ClientBatch`.
     Undecodable(String),
+    /// The frame would decode into far more memory than its size explains.
+    OverDecodeBudget,
 }
 
 impl std::fmt::Display for FrameError {
@@ -28,6 +35,10 @@ impl std::fmt::Display for FrameError {
                 "frame announces {announced} bytes, more than the {MAX_FRAME_LEN}-byte limit"
             ),
             FrameError::Undecodable(why) => write!(f, "frame is not a valid ClientBatch: {why}"),
+            FrameError::OverDecodeBudget => write!(
+                f,
+                "frame would decode into far more memory than its size explains"
+            ),
         }
     }
 }
@@ -87,6 +98,8 @@ impl FrameDecoder {
             return Ok(None);
         }
         let body = &available[HEADER_LEN..HEADER_LEN + announced];
+        let budget = decode_budget::budget_for(body.len(), MAX_FRAME_DECODED_BYTES);
+        decode_budget::check(body, budget).map_err(|_| FrameError::OverDecodeBudget)?;
         let batch =
             ClientBatch::decode(body).map_err(|e| FrameError::Undecodable(e.to_string()))?;
         self.start += HEADER_LEN + announced;
@@ -154,5 +167,20 @@ mod tests {
             decoder.next_frame(),
             Err(FrameError::Undecodable(_))
         ));
+    }
+
+    #[test]
+    fn a_frame_of_empty_messages_is_refused_before_decoding() {
+        // 2 bytes each on the wire, hundreds once decoded: refused unread.
+        let batch = ClientBatch {
+            transactions: vec![Transaction::default(); 100_000],
+            ..Default::default()
+        };
+        let mut bytes = Vec::new();
+        encode_frame(&batch, &mut bytes);
+        assert!(bytes.len() < MAX_FRAME_LEN);
+        let mut decoder = FrameDecoder::new();
+        decoder.push(&bytes);
+        assert_eq!(decoder.next_frame(), Err(FrameError::OverDecodeBudget));
     }
 }

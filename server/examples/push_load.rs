@@ -1,8 +1,12 @@
 //! Load generator: measures payloads/s accepted by the Push API and transactions/s processed.
 //!
 //! cargo run --release -p appsignal-server --example push_load -- \
-//!   http://127.0.0.1:8099 API_KEY STORE DATA [PAYLOADS] [CONCURRENCY]
+//!   http://127.0.0.1:8099 API_KEY STORE DATA [PAYLOADS] [CONCURRENCY] [MODE]
 //! STORE/DATA are the server's --store/--data, read to see when processing finished.
+//! MODE: `both` (default) sends and waits until all are processed; `push` only sends (run
+//! the server with `--role api` to measure the Push API alone); `drain` sends nothing and
+//! times the processors from the first payload they finish until PAYLOADS more are done
+//! (start it, then start the `process` processes).
 
 use appsignal_proto::histogram;
 use appsignal_proto::v1::{ActionMinute, Histogram, Payload, Transaction};
@@ -61,8 +65,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let total: usize = args.get(5).and_then(|v| v.parse().ok()).unwrap_or(2000);
     let concurrency: usize = args.get(6).and_then(|v| v.parse().ok()).unwrap_or(16);
+    let mode = args.get(7).map(String::as_str).unwrap_or("both");
     let store = tokio::task::block_in_place(|| Store::open(store, std::path::Path::new(data)))?;
     let before = processed(&store);
+    if mode == "drain" {
+        return drain(&store, before, total).await;
+    }
     let minute = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64
@@ -105,6 +113,9 @@ async fn main() -> anyhow::Result<()> {
         "accepted {accepted}/{total} payloads in {push_secs:.2}s: {:.0} payloads/s",
         accepted as f64 / push_secs
     );
+    if mode == "push" {
+        return Ok(());
+    }
     loop {
         let done = processed(&store) - before;
         if done >= accepted as i64 || start.elapsed() > Duration::from_secs(600) {
@@ -118,6 +129,33 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Times the processors alone: from the first payload they finish to `total` more.
+async fn drain(store: &Store, before: i64, total: usize) -> anyhow::Result<()> {
+    println!("drain: {before} processed so far; waiting for {total} more");
+    let mut first = None;
+    loop {
+        let done = processed(store) - before;
+        if done > 0 && first.is_none() {
+            first = Some((Instant::now(), done));
+        }
+        if let Some((start, at_start)) = first {
+            if done >= total as i64 {
+                let secs = start.elapsed().as_secs_f64();
+                let n = (done - at_start) as f64;
+                println!(
+                    "processed {} payloads ({} transactions) in {secs:.2}s: {:.0} payloads/s, {:.0} transactions/s",
+                    done - at_start,
+                    (done - at_start) * 1000,
+                    n / secs,
+                    n * 1000.0 / secs
+                );
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

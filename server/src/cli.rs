@@ -102,6 +102,9 @@ pub struct ServeArgs {
     /// Seconds allowed to upload one request body.
     #[arg(long, default_value_t = 30)]
     pub read_timeout: u64,
+    /// Seconds a client may take to send its request headers.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
     /// Periodic jobs (roll-up, anomaly detection, notifications) interval in ms.
     #[arg(long, default_value_t = 1000)]
     pub job_interval_ms: u64,
@@ -145,6 +148,10 @@ pub enum TriggerCommand {
         name: String,
         #[arg(long, default_value = "")]
         hostname: String,
+        /// Only the series with this tag, KEY=VALUE (e.g. `--name memory --tag state=used`).
+        /// Without it a host trigger adds up the host's series (cpu: user+system+iowait+steal).
+        #[arg(long, default_value = "")]
+        tag: String,
         #[arg(long)]
         above: f64,
         /// Consecutive OK minutes before an alert closes.
@@ -194,6 +201,7 @@ pub fn server_config(args: &ServeArgs, role: Role, clock: SharedClock) -> Server
             max_body_bytes: args.max_body_bytes,
             max_decompressed_bytes: args.max_payload_bytes,
             read_timeout: Duration::from_secs(args.read_timeout),
+            header_timeout: Duration::from_secs(args.header_timeout),
         },
         smtp: SmtpConfig {
             server: args.smtp.clone(),
@@ -271,6 +279,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             action,
             name,
             hostname,
+            tag,
             above,
             close_after,
             store,
@@ -282,6 +291,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 action,
                 name,
                 hostname,
+                tag,
                 above,
                 close_after,
             };

@@ -5,6 +5,7 @@ pub mod anomaly;
 pub mod cli;
 pub mod clock;
 pub mod dashboard;
+pub mod http_listener;
 pub mod notify;
 pub mod processor;
 pub mod push_api;

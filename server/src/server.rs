@@ -2,8 +2,9 @@
 //! processor workers and the periodic jobs, depending on the role.
 
 use crate::anomaly;
-use crate::clock::SharedClock;
+use crate::clock::{floor_minute, SharedClock};
 use crate::dashboard::{self, Dashboard};
+use crate::http_listener;
 use crate::notify::{self, SmtpConfig};
 use crate::processor::rollup::{self, RetentionConfig};
 use crate::processor::worker::{self, ProcessorStats};
@@ -16,6 +17,7 @@ use axum::routing::post;
 use axum::Router;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -55,6 +57,7 @@ pub struct RunningServer {
     pub store: Store,
     pub push_api: Option<Arc<PushApi>>,
     pub stats: Arc<ProcessorStats>,
+    pub jobs: Arc<JobStats>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -68,6 +71,16 @@ impl RunningServer {
     }
 }
 
+/// Progress of the periodic jobs, so tests that move the clock know when the jobs have seen
+/// the time they set (a pass that started after the move has finished).
+#[derive(Default)]
+pub struct JobStats {
+    /// Finished passes over all jobs.
+    pub passes: AtomicU64,
+    /// Roll-ups run (one per minute of the clock).
+    pub rollups: AtomicU64,
+}
+
 pub async fn open_store(store: &str, data_dir: &std::path::Path) -> Result<Store> {
     let (spec, dir) = (store.to_string(), data_dir.to_path_buf());
     tokio::task::spawn_blocking(move || Store::open(&spec, &dir)).await?
@@ -75,9 +88,16 @@ pub async fn open_store(store: &str, data_dir: &std::path::Path) -> Result<Store
 
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let store = open_store(&config.store, &config.data_dir).await?;
-    let queue = Queue::open(&config.queue, &config.data_dir, &config.nats_stream).await?;
+    let queue = Queue::open(
+        &config.queue,
+        &config.data_dir,
+        &config.nats_stream,
+        config.clock.clone(),
+    )
+    .await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let stats = Arc::new(ProcessorStats::default());
+    let jobs = Arc::new(JobStats::default());
     let mut tasks = Vec::new();
     let mut addr = None;
     let mut push = None;
@@ -102,15 +122,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
             .await
             .with_context(|| format!("cannot listen on --listen {}", config.listen))?;
         addr = Some(listener.local_addr()?);
-        let mut rx = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            });
-            if let Err(e) = serve.await {
-                eprintln!("appsignal-server: HTTP server stopped: {e}");
-            }
-        }));
+        tasks.push(tokio::spawn(http_listener::serve(
+            listener,
+            app,
+            config.limits.header_timeout,
+            shutdown_rx.clone(),
+        )));
     }
 
     if config.role != Role::Api {
@@ -127,6 +144,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         tasks.push(tokio::spawn(run_jobs(
             store.clone(),
             config.clone(),
+            jobs.clone(),
             shutdown_rx.clone(),
         )));
     }
@@ -136,24 +154,33 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         store,
         push_api: push,
         stats,
+        jobs,
         shutdown,
         tasks,
     })
 }
 
 /// Roll-up, anomaly detection and notification sending, on the injected clock.
-async fn run_jobs(store: Store, config: ServerConfig, mut shutdown: watch::Receiver<bool>) {
+async fn run_jobs(
+    store: Store,
+    config: ServerConfig,
+    jobs: Arc<JobStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let http = reqwest::Client::new();
-    let mut last_rollup = i64::MIN;
+    let mut rolled_minute = None;
     loop {
         let now = config.clock.now_unix();
-        if now.saturating_sub(last_rollup) >= 60 {
-            last_rollup = now;
+        // Once per minute of the clock: the roll-up cutoff moves by whole minutes.
+        if rolled_minute != Some(floor_minute(now)) {
+            rolled_minute = Some(floor_minute(now));
             let (s, r) = (store.clone(), config.retention.clone());
             match tokio::task::spawn_blocking(move || rollup::compact(&s, &r, now)).await {
                 Ok(Err(e)) => eprintln!("appsignal-server: roll-up failed: {e:#}"),
                 Err(e) => eprintln!("appsignal-server: roll-up task died: {e}"),
-                Ok(Ok(_)) => {}
+                Ok(Ok(_)) => {
+                    jobs.rollups.fetch_add(1, Ordering::SeqCst);
+                }
             }
         }
         let (s, wait) = (store.clone(), config.anomaly_wait_secs);
@@ -165,6 +192,7 @@ async fn run_jobs(store: Store, config: ServerConfig, mut shutdown: watch::Recei
         if let Err(e) = notify::drain(&store, &http, &config.smtp, now).await {
             eprintln!("appsignal-server: sending notifications failed: {e:#}");
         }
+        jobs.passes.fetch_add(1, Ordering::SeqCst);
         tokio::select! {
             _ = tokio::time::sleep(config.job_interval) => {}
             _ = shutdown.changed() => return,

@@ -137,3 +137,80 @@ fn data_older_than_the_look_back_window_is_ignored() {
     evaluate(&store, m + 60 + 180, 180).unwrap();
     assert_eq!(open_alerts(&store), 1);
 }
+
+#[test]
+fn host_triggers_add_up_the_agents_cpu_states_and_a_tag_picks_one_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open("sqlite", dir.path()).unwrap();
+    let app = store.create_app("shop", 0).unwrap().id;
+    let t0 = 1_800_000_000;
+    let host = |name: &str, tag: &str, above: f64| NewTrigger {
+        metric: "host".into(),
+        name: name.into(),
+        tag: tag.into(),
+        above,
+        close_after: 1,
+        ..Default::default()
+    };
+    // The agent splits cpu by state: 50 + 30 + 15 + 0 = 95 % busy on web-1, 20 % on web-2.
+    let cpu_trigger = store
+        .create_trigger(app, &host("cpu", "", 90.0), t0)
+        .unwrap();
+    // memory {state=used} is 900 MB; free (3000 MB) must not count.
+    let used_trigger = store
+        .create_trigger(app, &host("memory", "state=used", 1000.0), t0)
+        .unwrap();
+    let free_trigger = store
+        .create_trigger(app, &host("memory", "state=free", 1000.0), t0)
+        .unwrap();
+    assert!(store
+        .create_trigger(app, &host("memory", "used", 1.0), t0)
+        .unwrap_err()
+        .to_string()
+        .contains("KEY=VALUE"));
+    let mut p = payload("hosts");
+    for (hostname, state, value) in [
+        ("web-1", "user", 50.0),
+        ("web-1", "system", 30.0),
+        ("web-1", "iowait", 15.0),
+        ("web-1", "steal", 0.0),
+        ("web-2", "user", 20.0),
+    ] {
+        p.metrics.push(gauge(
+            "cpu",
+            MetricSource::Host,
+            &[("hostname", hostname), ("state", state)],
+            t0,
+            value,
+        ));
+    }
+    for (state, value) in [("used", 900.0), ("free", 3000.0)] {
+        p.metrics.push(gauge(
+            "memory",
+            MetricSource::Host,
+            &[("hostname", "web-1"), ("state", state)],
+            t0,
+            value,
+        ));
+    }
+    apply_payload(&store, &ProcessorConfig::default(), app, &p, t0).unwrap();
+    evaluate(&store, t0 + 60 + 180, 180).unwrap();
+    let open_for = |trigger: i64| {
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM alerts WHERE state = 'open' AND trigger_id = ?1",
+            &[trigger.into()],
+        )
+    };
+    assert_eq!(open_for(cpu_trigger), 1);
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT CAST(last_value AS BIGINT) FROM alerts WHERE trigger_id = ?1",
+            &[cpu_trigger.into()]
+        ),
+        95
+    );
+    assert_eq!(open_for(used_trigger), 0);
+    assert_eq!(open_for(free_trigger), 1);
+}

@@ -3,7 +3,9 @@
 
 mod common;
 
+use appsignal_proto::histogram;
 use appsignal_proto::v1::MetricSource;
+use appsignal_server::processor::rollup::{compact, RetentionConfig};
 use common::*;
 use std::process::Command;
 use std::time::Duration;
@@ -85,11 +87,30 @@ async fn pages_render_in_chromium_with_the_numbers_sent() {
     p.metrics.push(counter("signups", m, 9.0));
     p.revisions.push("deadbeef".into());
     assert_eq!(s.send(&p).await, 200);
+    // Two days ago: only the 7-day range shows it, from the hourly buckets after roll-up.
+    let mut old = payload("dash-old");
+    old.actions.push(action_minute(
+        "web",
+        "UsersController#show",
+        m - 2 * 24 * 3600,
+        &[10.0; 10],
+        1,
+    ));
+    assert_eq!(s.send(&old).await, 200);
     let store = s.running.store.clone();
     wait_until("processed", Duration::from_secs(10), || {
-        scalar(&store, "SELECT COUNT(*) FROM processed_payloads", &[]) == 1
+        scalar(&store, "SELECT COUNT(*) FROM processed_payloads", &[]) == 2
     })
     .await;
+    compact(&store, &RetentionConfig::default(), now()).unwrap();
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT CAST(SUM(count) AS BIGINT) FROM action_hours",
+            &[]
+        ),
+        10
+    );
     s.running
         .store
         .create_trigger(
@@ -123,17 +144,30 @@ async fn pages_render_in_chromium_with_the_numbers_sent() {
     assert!(overview.contains("<td class=\"n error-rate\">10.0</td>"));
     assert!(overview.contains("<td class=\"n mean\">102.5</td>"));
     assert!(overview.contains("<td class=\"n mean\">200.0</td>"));
+    let mut h = appsignal_proto::v1::Histogram::default();
+    durations.iter().for_each(|d| histogram::record(&mut h, *d));
+    for (q, class, exact) in [(0.90, "p90", 180.0), (0.95, "p95", 190.0)] {
+        let shown = histogram::quantile(&h, q).unwrap();
+        assert!((shown - exact).abs() < exact * 0.025, "{class} {shown}");
+        assert!(
+            overview.contains(&format!("<td class=\"n {class}\">{shown:.1}</td>")),
+            "{class} {shown:.1}: {overview}"
+        );
+    }
     // Escaped, not executed: the text shows, no script element was created.
     assert!(overview.contains("&lt;script&gt;alert(1)&lt;/script&gt;Job"));
     assert!(!overview.contains("<script>"));
     assert_eq!(overview.matches("<figure class=\"chart\"").count(), 3);
     assert!(overview.contains("deadbeef"));
-    for range in ["12h", "7d"] {
+    // 1 h and 12 h are minutely and end now; 7 d is hourly and includes the rolled-up hour.
+    for (range, count, errors) in [("1h", 40, 4), ("12h", 40, 4), ("7d", 50, 5)] {
         let page = dom(s.url(&format!("/apps/{}?range={range}", s.app_id))).await;
         assert!(
-            page.contains("<td class=\"n count\">40</td>"),
-            "range {range}"
+            page.contains(&format!("<td class=\"n count\">{count}</td>"))
+                && page.contains(&format!("<td class=\"n errors\">{errors}</td>")),
+            "range {range}: {page}"
         );
+        assert!(page.contains(&format!("<strong>{range}</strong>")));
     }
 
     let action = dom(s.url(&format!(
@@ -147,8 +181,17 @@ async fn pages_render_in_chromium_with_the_numbers_sent() {
     let hosts = dom(s.url(&format!("/apps/{}/hosts", s.app_id))).await;
     assert!(hosts.contains("Host web-1"));
     assert!(hosts.contains("data-label=\"cpu\"") && hosts.contains("data-label=\"memory\""));
+    assert!(
+        hosts.contains("<td class=\"n latest\" data-value=\"37\">37</td>"),
+        "{hosts}"
+    );
+    assert!(hosts.contains("<td class=\"n latest\" data-value=\"512\">512</td>"));
     let metrics = dom(s.url(&format!("/apps/{}/metrics", s.app_id))).await;
     assert!(metrics.contains("data-label=\"signups\""));
+    assert!(
+        metrics.contains("<td class=\"n latest\" data-value=\"9\">9</td>"),
+        "{metrics}"
+    );
 
     let samples = dom(s.url(&format!("/apps/{}/samples", s.app_id))).await;
     assert!(samples.contains("ActiveRecord::RecordNotFound"));
@@ -165,19 +208,36 @@ async fn pages_render_in_chromium_with_the_numbers_sent() {
     let incident = dom(s.url(&format!("/apps/{}/incidents/{incident_id}", s.app_id))).await;
     assert!(incident.contains("<td class=\"count\">1</td>"));
 
+    // Once the minute is past the 180 s wait, the 10 % error rate of `web` opens an alert.
+    appsignal_server::anomaly::evaluate(&store, m + 60 + 180, 180).unwrap();
     let alerts = dom(s.url(&format!("/apps/{}/alerts", s.app_id))).await;
     assert!(alerts.contains("error_rate") && alerts.contains("<form"));
+    assert!(alerts.contains("<tr class=\"alert open\">"), "{alerts}");
+    assert!(alerts.contains("<td class=\"n\">10</td>"), "{alerts}");
 
-    if let Ok(path) = std::env::var("APPSIGNAL_SCREENSHOT") {
-        let url = s.url(&format!("/apps/{}", s.app_id));
-        tokio::task::spawn_blocking(move || {
-            chromium(
-                &[&format!("--screenshot={path}"), "--window-size=1280,1000"],
-                &url,
-            )
-        })
+    check_screenshot(&s.url(&format!("/apps/{}", s.app_id))).await;
+    s.running.stop().await;
+}
+
+/// The overview as pixels: the header bar is painted and the graphs drew their lines (the
+/// p95 series is the only orange-red on the page). APPSIGNAL_SCREENSHOT=PATH keeps a copy.
+async fn check_screenshot(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("overview.png");
+    let (arg, url) = (format!("--screenshot={}", path.display()), url.to_string());
+    tokio::task::spawn_blocking(move || chromium(&[&arg, "--window-size=1280,1000"], &url))
         .await
         .unwrap();
+    let bytes = std::fs::read(&path).expect("chromium wrote no screenshot");
+    if let Ok(keep) = std::env::var("APPSIGNAL_SCREENSHOT") {
+        std::fs::write(keep, &bytes).unwrap();
     }
-    s.running.stop().await;
+    let image = png::decode(&bytes);
+    assert_eq!((image.width, image.height), (1280, 1000));
+    let header = image.count(|p| p == [0x1d, 0x2b, 0x4f]);
+    assert!(header > 1280 * 20, "header bar not painted ({header} px)");
+    let p95_line = image.count(|[r, g, b]| r > 180 && g < 110 && b < 80);
+    assert!(p95_line > 20, "no p95 line in the graphs ({p95_line} px)");
+    let white = image.count(|p| p == [255, 255, 255]);
+    assert!(white < 1280 * 1000, "blank screenshot");
 }

@@ -296,3 +296,89 @@ fn minutes_older_than_12_hours_roll_up_into_hours() {
     compact(&store, &retention, hour + 31 * 24 * 3600).unwrap();
     assert_eq!(scalar(&store, "SELECT COUNT(*) FROM action_hours", &[]), 0);
 }
+
+#[test]
+fn a_batch_adds_up_in_one_transaction_and_skips_duplicates_within_it() {
+    use appsignal_server::processor::apply::apply_batch;
+    let (_dir, store, app) = sqlite_store();
+    let cfg = ProcessorConfig::default();
+    let with = |id: &str, durations: &[f64], errors| {
+        let mut p = payload(id);
+        p.actions
+            .push(action_minute("web", "A#b", 600, durations, errors));
+        p.actions.push(action_minute("web", "C#d", 660, &[5.0], 0));
+        p
+    };
+    let (p1, p2) = (with("b-1", &[10.0, 20.0], 1), with("b-2", &[30.0], 1));
+    let outcomes = apply_batch(&store, &cfg, &[(app, &p1), (app, &p2), (app, &p1)], 700).unwrap();
+    assert_eq!(
+        outcomes,
+        [Outcome::Applied, Outcome::Applied, Outcome::Duplicate]
+    );
+    let ab = |column: &str| {
+        scalar(
+            &store,
+            &format!("SELECT CAST({column} AS BIGINT) FROM action_minutes WHERE action = 'A#b'"),
+            &[],
+        )
+    };
+    assert_eq!((ab("count"), ab("error_count"), ab("total_ms")), (3, 2, 60));
+    assert_eq!((ab("min_ms"), ab("max_ms")), (10, 30));
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT SUM(count) FROM action_minute_buckets WHERE action = 'A#b'",
+            &[]
+        ),
+        3
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count FROM event_minutes WHERE action = 'A#b'",
+            &[]
+        ),
+        3
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT count FROM action_minutes WHERE action = 'C#d'",
+            &[]
+        ),
+        2
+    );
+    // The same batch again changes nothing.
+    let again = apply_batch(&store, &cfg, &[(app, &p1), (app, &p2)], 701).unwrap();
+    assert_eq!(again, [Outcome::Duplicate, Outcome::Duplicate]);
+    assert_eq!(ab("count"), 3);
+}
+
+#[test]
+fn a_payload_that_cannot_be_stored_is_left_for_redelivery_without_holding_back_the_batch() {
+    use appsignal_server::processor::worker::{process_batch, ProcessorStats};
+    use prost::Message;
+    let (_dir, store, app) = sqlite_store();
+    let good = |id: &str| {
+        let mut p = payload(id);
+        p.actions.push(action_minute("web", "A#b", 600, &[10.0], 0));
+        (app, p.encode_to_vec())
+    };
+    // SQLite stores NaN as NULL, which the NOT NULL column refuses: the whole batch fails.
+    let mut bad = payload("bad");
+    let mut a = action_minute("web", "A#b", 600, &[10.0], 0);
+    a.total_duration_ms = f64::NAN;
+    bad.actions.push(a);
+    let bodies = [
+        good("g-1"),
+        (app, bad.encode_to_vec()),
+        good("g-2"),
+        (app, b"\xff\xff not protobuf".to_vec()),
+    ];
+    let stats = ProcessorStats::default();
+    let acked = process_batch(&store, &ProcessorConfig::default(), 700, &bodies, &stats);
+    // Undecodable bodies are acknowledged (dropped): they can never succeed.
+    assert_eq!(acked, [true, false, true, true]);
+    assert_eq!(scalar(&store, "SELECT count FROM action_minutes", &[]), 2);
+    assert_eq!(stats.failures.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

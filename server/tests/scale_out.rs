@@ -178,6 +178,12 @@ async fn nats_and_postgres_with_two_processors_do_not_double_count_redeliveries(
         .unwrap();
     assert!(html.contains("<td class=\"n count\">180</td>"), "{html}");
     drop(children);
+    // Leave the shared NATS server and database as they were.
+    if let Ok(client) = async_nats::connect("nats://127.0.0.1:4222").await {
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(&stream)
+            .await;
+    }
     let _ = tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&s2, postgres::NoTls).unwrap();
         c.batch_execute(&format!("DROP SCHEMA {st2} CASCADE"))

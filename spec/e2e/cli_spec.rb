@@ -5,6 +5,7 @@ require "open3"
 require "json"
 require "rbconfig"
 require_relative "../unit/cli/auth_responder"
+require_relative "../unit/cli/otlp_collector"
 
 # The `appsignal` executable as a user runs it: a real Ruby process in a temp app
 # directory, the real agent, and the test Push API receiver.
@@ -236,15 +237,21 @@ RSpec.describe "the appsignal executable" do
       expect(minutes.sum { |a| a["error_count"].to_i }).to eq(1)
 
       report = File.join(@app_dir, "report.json")
-      out, err, code = cli("diagnose", "--send-report", "--report-path", report, env: env)
+      otlp_env = env.merge("APPSIGNAL_OTLP_ENDPOINT" => "http://127.0.0.1:4318",
+                           "APPSIGNAL_OTLP_HEADERS" => "x-token=otlp-secret-value")
+      out, err, code = cli("diagnose", "--send-report", "--report-path", report, env: otlp_env)
       expect(code).to eq(0), out + err
       expect(out).to include("Gem version: \"#{Appsignal::VERSION}\"", "Extension loaded: true",
                              "Agent path: \"#{SpecPaths.agent}\"", "Agent version: \"",
                              "push_api_key: \"0123...(masked)\" (from env)", "Push API key: valid",
                              "Running: yes, pid #{agent_pid(@working_dir)}", "Serves this configuration: yes",
                              "Working directory\n    Path: \"#{@working_dir}\"", "Agent socket",
-                             "Payloads kept for retry",
+                             "Socket: #{File.join(@working_dir, "agent.socket")} (accepts connections)",
+                             "Payloads kept for retry", "Endpoint: http://127.0.0.1:4318 (APPSIGNAL_OTLP_ENDPOINT)",
+                             "Push API too: yes", "Headers: x-token (values not shown)",
                              "No problems found.", "written to #{report}")
+      expect(out).to match(/Working directory\n.*\n    Exists: true \(directory, mode 0\d{3}\)\n.*\n    Owner: \S+/)
+      expect(out).not_to include("otlp-secret-value")
       expect(out).to include("Last ")
       expect(out).to match(/^      .*AppSignal #{Regexp.escape(Appsignal::VERSION)} started for spec-app/)
       expect(out).not_to include(CLI_SPEC_KEY)
@@ -252,16 +259,57 @@ RSpec.describe "the appsignal executable" do
       expect(raw).not_to include(CLI_SPEC_KEY)
       data = JSON.parse(raw)
       expect(data["problems"]).to eq([])
-      expect(data["agent"]).to include("running" => true, "serves_this_config" => true)
+      expect(data["agent"]).to include("running" => true, "serves_this_config" => true, "socket_connectable" => true)
+      expect(data["otlp"]).to eq("endpoint" => "http://127.0.0.1:4318", "only" => false, "header_names" => ["x-token"])
       expect(data["config"]["options"]["push_api_key"]).to eq("value" => "0123...(masked)", "source" => "env")
       expect(data["paths"]["working_directory"]).to include("exists" => true, "type" => "directory", "writable" => true)
+
+      # The agent still runs, but nothing can reach it any more.
+      socket = File.join(@working_dir, "agent.socket")
+      File.delete(socket)
+      out, _, code = cli("diagnose", "--no-send-report", env: env)
+      expect(code).to eq(1)
+      pid = agent_pid(@working_dir)
+      expect(out).to include("Problems found (1)",
+                             "the agent (pid #{pid}) runs but #{socket} does not accept connections")
+    end
+
+    it "sends the demo over OTLP instead of the Push API with APPSIGNAL_OTLP_ONLY, queries obfuscated" do
+      collector = OtlpCollector.new
+      env = appsignal_env(@receiver, @working_dir, "APPSIGNAL_PUSH_API_KEY" => CLI_SPEC_KEY,
+                                                   "APPSIGNAL_APP_NAME" => "otlp-demo",
+                                                   "APPSIGNAL_OTLP_ENDPOINT" => collector.endpoint,
+                                                   "APPSIGNAL_OTLP_ONLY" => "true")
+      _, err, code = cli("demo", env: env)
+      expect(code).to eq(0), err
+      deadline = Time.now + 20
+      traces = nil
+      until traces || Time.now > deadline
+        sleep 0.1
+        traces = collector.requests.find { |r| r.path == "/v1/traces" && r.body.include?("VerificationError") }
+      end
+      expect(traces).not_to be_nil, "no trace with the demo error reached the OTLP receiver"
+      expect(traces.headers).to include("content-type" => "application/x-protobuf", "content-encoding" => "gzip")
+      spans = collector.requests.select { |r| r.path == "/v1/traces" }.map(&:body).join
+      expect(spans).to include("DemoController#hello", "otlp-demo", "http.request.method", "db.query.text",
+                               "SELECT * FROM demos WHERE id = ?", "render.action_view", "exception.type")
+      expect(spans).not_to include("id = 1", CLI_SPEC_KEY)
+      sleep 1.5 # another transmission interval
+      transmits = @receiver.requests.map { |r| r["path_and_query"] }.grep(%r{\A/1/transmit.*name=otlp-demo})
+      expect(transmits).to eq([])
+    ensure
+      collector&.stop
     end
 
     it "exits 1 and says why when the key is missing, invalid, or the working directory cannot be made" do
       env = appsignal_env(@receiver, @working_dir).merge("APPSIGNAL_PUSH_API_KEY" => nil)
-      out, _, code = cli("diagnose", env: env)
+      write("config/appsignal.yml", "test:\n  ignore_actions: [\"Health#check\"]\n")
+      out, _, code = cli("diagnose", env: env.merge("APPSIGNAL_OTLP_ENDPOINT" => "localhost:4318"))
       expect(code).to eq(1)
-      expect(out).to include("Problems found", "no push API key for environment `test`", "Running: no")
+      expect(out).to include("Problems found (2)", "no push API key for environment `test`", "Running: no",
+                             "does not accept connections", "APPSIGNAL_OTLP_ENDPOINT=\"localhost:4318\" is not an http",
+                             'ignore_actions: ["Health#check"] (from file)', "log_level: \"info\" (from default)",
+                             'app name: "spec-app"', "name: \"spec-app\" (from env)")
       expect(File.exist?(File.join(@app_dir, "appsignal-diagnose.json"))).to be(false)
 
       _, err, code = cli("demo", env: env)
@@ -280,7 +328,10 @@ RSpec.describe "the appsignal executable" do
       expect(out + err).not_to include(CLI_SPEC_KEY)
       default_report = File.join(@app_dir, "appsignal-diagnose.json")
       expect(out).to include("written to #{default_report}")
-      expect(JSON.parse(File.read(default_report))["problems"].length).to eq(2)
+      # Exactly these two: an extension that failed to load (say) would be a third, and is reported first.
+      problems = JSON.parse(File.read(default_report))["problems"]
+      expect(problems).to match([start_with("push API key invalid"), include("does not exist and cannot be created")]),
+                          "expected the invalid key and the working directory, got #{problems.inspect}"
     end
 
     it "reports an extension that did not load, and demo refuses with the reason" do
@@ -297,6 +348,20 @@ RSpec.describe "the appsignal executable" do
       _, err, code = cli("demo", env: env.merge("APPSIGNAL_EXTENSION_PATH" => nil, "APPSIGNAL_ACTIVE" => "false"))
       expect(code).to eq(1)
       expect(err).to include("not active for environment `test`")
+    end
+
+    it "flags an agent binary from another release" do
+      # Stands in for an appsignal-agent left over from an older gem: only its --version answer matters here.
+      other_agent = File.join(@app_dir, "appsignal-agent")
+      File.write(other_agent, "#!/bin/sh\necho \"appsignal-agent 0.0.1-old\"\n")
+      File.chmod(0o755, other_agent)
+      env = appsignal_env(@receiver, @working_dir, "APPSIGNAL_PUSH_API_KEY" => CLI_SPEC_KEY,
+                                                   "APPSIGNAL_AGENT_PATH" => other_agent)
+      out, _, code = cli("diagnose", "--no-send-report", env: env)
+      expect(code).to eq(1)
+      expect(out).to include("Problems found (1)", "APPSIGNAL_AGENT_PATH")
+      mismatch = /the agent at #{Regexp.escape(other_agent)} is version 0\.0\.1-old but the extension expects \d/
+      expect(out).to match(mismatch)
     end
   end
 end

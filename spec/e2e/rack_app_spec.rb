@@ -1,9 +1,12 @@
 # frozen_string_literal: true
 
 require "spec_helper"
+require "zlib"
 
 # The walking skeleton, end to end: a real Rack app under a real Puma process with
 # the gem, the agent it starts, and a Push API receiver decoding what arrives.
+RACK_APP_CANARY = "rack-canary-9d41c"
+
 RSpec.describe "a Rack app under Puma" do
   before do
     @receiver = PushReceiver.start
@@ -11,7 +14,7 @@ RSpec.describe "a Rack app under Puma" do
     @port = AppProcess.free_port
     @app = AppProcess.new(
       ["puma", "-b", "tcp://127.0.0.1:#{@port}", "-t", "2:2", "config.ru"],
-      env: appsignal_env(@receiver, @working_dir),
+      env: appsignal_env(@receiver, @working_dir, "APPSIGNAL_FILTER_PARAMETERS" => "password"),
       chdir: File.join(SpecPaths::ROOT, "spec/fixtures/rack_app"),
       port: @port
     ).start
@@ -28,7 +31,10 @@ RSpec.describe "a Rack app under Puma" do
   it "reports every request with its action, duration and events" do
     3.times { expect(@app.get("/hello").code).to eq("200") }
     2.times { expect(@app.get("/slow").code).to eq("200") }
-    expect(@app.get("/boom").code).to eq("500")
+    # As Nginx sends it: seconds with milliseconds, 250 ms before the request reached the app.
+    expect(@app.get("/boom?password=#{RACK_APP_CANARY}&q=1",
+                    "X-Request-Start" => format("t=%.3f", Time.now.to_f - 0.25), "Accept" => "text/plain",
+                    "Authorization" => "Bearer #{RACK_APP_CANARY}").code).to eq("500")
 
     payloads = @receiver.wait_for do |received|
       PushReceiver.actions(received).sum { |a| a["count"].to_i } >= 6
@@ -48,6 +54,13 @@ RSpec.describe "a Rack app under Puma" do
     expect(error_sample["error"]["name"]).to eq("ArgumentError")
     expect(error_sample["error"]["message"]).to eq("boom from the fixture")
     expect(error_sample["metadata"]).to include("method" => "GET", "path" => "/boom")
+    expect(error_sample["queue_duration_ns"].to_i).to be_between(200_000_000, 5_000_000_000)
+    expect(error_sample["headers"]).to include("HTTP_ACCEPT" => "text/plain", "REQUEST_METHOD" => "GET")
+    expect(error_sample["headers"].keys).not_to include("HTTP_AUTHORIZATION")
+    expect(error_sample["headers"]["REQUEST_URI"]).to eq("/boom?password=[FILTERED]&q=1")
+    expect(JSON.parse(error_sample["params_json"])).to eq("password" => "[FILTERED]", "q" => "1")
+    raw = @receiver.raw_bodies.map { |gz| Zlib::GzipReader.new(StringIO.new(gz)).read }.join.b
+    expect(raw).not_to include(RACK_APP_CANARY)
   end
 
   it "sends what the Push API contract says: query, headers, gzip'd protobuf" do

@@ -14,9 +14,6 @@ require_relative "support/fixed_port_receiver"
 RSpec.describe "reliability: Push API down, then back" do
   include ReliabilityHelpers
 
-  SPOOL_MAX_BYTES = 20 * 1024 * 1024
-  SPOOL_MAX_FILES = 100
-
   before do
     @port = AppProcess.free_port
     @receiver = FixedPortReceiver.new(@port).start
@@ -39,9 +36,8 @@ RSpec.describe "reliability: Push API down, then back" do
     phase = scale(3, 40)
     action = "Reliability#outage"
     result = File.join(@out_dir, "result.json")
-    env = appsignal_env(@receiver, @working_dir, "APPSIGNAL_AGENT_PATH" => SpecPaths.agent)
-    loop_pid = spawn_loop(env, rate: 300, seconds: (phase * 3) + 2, action: action, result: result,
-                               log: File.join(@out_dir, "loop.log"))
+    env = app_env(@receiver, @working_dir)
+    loop_pid = spawn_loop(env, @out_dir, rate: 300, seconds: (phase * 3) + 2, action: action)
     peak = [0, 0]
     watch = lambda do |seconds|
       deadline = Time.now + seconds
@@ -70,11 +66,12 @@ RSpec.describe "reliability: Push API down, then back" do
     duplicates = ids.tally.count { |_, n| n > 1 }
     figure("2 Push API outage", "500 #{phase}s + hang #{phase}s + refused #{phase}s; sent #{app["calls"]}, " \
                                 "received #{received} (#{before_outage} before the outage); " \
-                                "spool peak #{peak[0]} files / #{peak[1]} bytes (bound #{SPOOL_MAX_FILES} / " \
-                                "#{SPOOL_MAX_BYTES}); spool now #{spool_usage.inspect}; duplicates #{duplicates}")
+                                "spool peak #{peak[0]} files / #{peak[1]} bytes (bound " \
+                                "#{ReliabilityHelpers::SPOOL_MAX_FILES} / #{ReliabilityHelpers::SPOOL_MAX_BYTES}); " \
+                                "spool now #{spool_usage.inspect}; duplicates #{duplicates}")
     expect(app["error_count"]).to eq(0)
-    expect(peak[0]).to be <= SPOOL_MAX_FILES
-    expect(peak[1]).to be <= SPOOL_MAX_BYTES
+    expect(peak[0]).to be <= ReliabilityHelpers::SPOOL_MAX_FILES
+    expect(peak[1]).to be <= ReliabilityHelpers::SPOOL_MAX_BYTES
     expect(received).to eq(app["calls"])
     expect(duplicates).to eq(0)
     expect(spool_usage[0]).to eq(0)

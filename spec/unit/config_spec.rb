@@ -2,6 +2,7 @@
 
 require "spec_helper"
 require "tmpdir"
+require "open3"
 
 RSpec.describe Appsignal::Config do
   around do |example|
@@ -86,6 +87,50 @@ RSpec.describe Appsignal::Config do
     env = config.agent_env("/tmp/wd")
     expect(env).to include("APPSIGNAL_PUSH_API_KEY" => "secret-push-key-1234",
                            "APPSIGNAL_WORKING_DIRECTORY_PATH" => "/tmp/wd", "APPSIGNAL_APP_ENV" => "test")
+  end
+
+  it "says how to set a missing push API key, and why it is not active" do
+    reason = described_class.new(root_path: @root, env: "staging").inactive_reason
+    expect(reason).to include("no push API key for environment `staging`", "push_api_key",
+                              "config/appsignal.yml", "APPSIGNAL_PUSH_API_KEY")
+    ENV["APPSIGNAL_PUSH_API_KEY"] = "abc"
+    expect(described_class.new(root_path: @root, env: "staging").inactive_reason).to be_nil
+    ENV["APPSIGNAL_ACTIVE"] = "false"
+    expect(described_class.new(root_path: @root, env: "staging").inactive_reason).to include("active: false")
+  end
+
+  it "names the env var and the expected type of a bad env value" do
+    ENV["APPSIGNAL_ACTIVE"] = "maybe"
+    ENV["APPSIGNAL_TRANSMISSION_INTERVAL"] = "fast"
+    config = described_class.new(root_path: @root, env: "test")
+    expect(config.warnings).to include(
+      a_string_matching(/`active` from env var APPSIGNAL_ACTIVE must be true or false, got "maybe"/),
+      a_string_matching(/`transmission_interval` from env var APPSIGNAL_TRANSMISSION_INTERVAL must be a number/)
+    )
+  end
+
+  it "warns about an unknown or mistyped option set in Appsignal.configure instead of raising" do
+    config = described_class.new(root_path: @root, env: "test")
+    dsl = Appsignal::ConfigDSL.new(config)
+    expect { dsl.pussh_api_key = "typo" }.not_to raise_error
+    dsl.ignore_actions = "not a list"
+    expect(config.warnings).to include(
+      a_string_matching(/unknown config option `pussh_api_key` set in Appsignal.configure/),
+      a_string_matching(/`ignore_actions` from Appsignal.configure must be a list of strings/)
+    )
+    expect { dsl.not_a_setter }.to raise_error(NoMethodError)
+  end
+
+  it "logs every config problem at start, in a real process, and does not start without a key" do
+    write_yml("test:\n  active: true\n  pussh_api_key: typo\n  enable_host_metrics: sometimes\n")
+    env = SpecPaths.ruby_env.merge("APPSIGNAL_LOG" => "stdout", "APPSIGNAL_APP_ENV" => "test")
+    script = "require 'appsignal'; Appsignal.configure(root_path: #{@root.inspect}); p Appsignal.start"
+    output, status = Open3.capture2e(env, RbConfig.ruby, "-e", script)
+    expect(status).to be_success
+    expect(output).to match(/WARN.*unknown config option `pussh_api_key`/)
+    expect(output).to match(/WARN.*`enable_host_metrics` from .*appsignal.yml \(test\) must be true or false/)
+    expect(output).to match(/WARN.*AppSignal not started: no push API key for environment `test`: set push_api_key/)
+    expect(output.lines.last.strip).to eq("false")
   end
 
   it "is configured in code through Appsignal.configure's DSL" do

@@ -19,6 +19,15 @@ RSpec.describe Appsignal::Utils::DataSanitizer do
     expect(JSON.parse(json)).to include("sym" => "a", "n" => 1.5)
   end
 
+  it "filters the values of matching query string keys in URLs such as REQUEST_URI" do
+    uri = "/search?q=shoes&password=hunter2&user%5Bpassword%5D=x&user[token]=t&flag&empty="
+    expect(described_class.filter_query_string(uri, ["password", /tok/])).to eq(
+      "/search?q=shoes&password=[FILTERED]&user%5Bpassword%5D=[FILTERED]&user[token]=[FILTERED]&flag&empty="
+    )
+    expect(described_class.filter_query_string("/plain", ["password"])).to eq("/plain")
+    expect(described_class.filter_query_string("/bad?%ZZ=1", ["password"])).to eq("/bad?%ZZ=1")
+  end
+
   it "bounds depth instead of recursing forever" do
     deep = []
     node = deep

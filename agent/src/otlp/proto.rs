@@ -6,6 +6,8 @@
 //! crate, which keeps these numbers honest.
 
 #![allow(dead_code)]
+// Variant names follow the OTLP protobuf (`StringValue`, `AsDouble`...).
+#![allow(clippy::enum_variant_names)]
 
 // --- opentelemetry.proto.common.v1 -------------------------------------------
 

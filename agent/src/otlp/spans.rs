@@ -133,8 +133,20 @@ pub fn trace_spans(
     for (key, value) in tags {
         attributes.push(KeyValue::string(key, value.as_str()));
     }
-    if let Some(method) = transaction.metadata.get("method") {
-        attributes.push(KeyValue::string("http.request.method", method.as_str()));
+    let method = transaction.metadata.get("method");
+    if let Some(method) = method {
+        attributes.push(KeyValue::string(
+            "http.request.method",
+            method.to_ascii_uppercase(),
+        ));
+    }
+    let route = transaction
+        .metadata
+        .get("route")
+        .map(String::as_str)
+        .or_else(|| route_from_action(&transaction.action));
+    if let Some(route) = route {
+        attributes.push(KeyValue::string("http.route", route));
     }
     if let Some(path) = transaction.metadata.get("path") {
         attributes.push(KeyValue::string("url.path", path.as_str()));
@@ -151,6 +163,7 @@ pub fn trace_spans(
     let (status, events) = match &transaction.error {
         None => (None, Vec::new()),
         Some(error) => {
+            attributes.push(KeyValue::string("error.type", error.name.as_str()));
             let mut exception = vec![
                 KeyValue::string("exception.type", error.name.as_str()),
                 KeyValue::string("exception.message", error.message.as_str()),
@@ -195,9 +208,8 @@ pub fn trace_spans(
         .collect();
     let parents = parents(&transaction.events);
     for (index, event) in transaction.events.iter().enumerate() {
-        let event_start = start_ns.saturating_add(
-            i64::try_from(event.start_offset_ns).unwrap_or(i64::MAX),
-        );
+        let event_start =
+            start_ns.saturating_add(i64::try_from(event.start_offset_ns).unwrap_or(i64::MAX));
         let event_end =
             event_start.saturating_add(i64::try_from(event.duration_ns).unwrap_or(i64::MAX));
         let parent_id = match parents[index] {
@@ -219,6 +231,13 @@ pub fn trace_spans(
             flags: 0,
         });
     }
+}
+
+/// Sinatra-style actions are `GET /users/:id`: the part after the method is the route.
+fn route_from_action(action: &str) -> Option<&str> {
+    let (method, rest) = action.split_once(' ')?;
+    (!method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()) && rest.starts_with('/'))
+        .then_some(rest)
 }
 
 fn is_sql(event: &Event) -> bool {
@@ -244,7 +263,30 @@ fn event_attributes(event: &Event) -> (SpanKind, Vec<KeyValue>) {
         attributes.push(KeyValue::string("db.system.name", system));
         attributes.push(KeyValue::string("db.system", system));
         if !event.body.is_empty() {
+            // The extension obfuscated the query before it left the app.
             attributes.push(KeyValue::string("db.query.text", event.body.as_str()));
+            if let Some(operation) = sql_operation(&event.body) {
+                attributes.push(KeyValue::string("db.operation.name", operation));
+            }
+        }
+        if !event.title.is_empty() {
+            attributes.push(KeyValue::string("appsignal.title", event.title.as_str()));
+        }
+        return (SpanKind::Client, attributes);
+    }
+    if is_http_client(&event.name) {
+        // Titles look like `GET https://example.com/path` or `GET example.com`.
+        let mut words = event.title.splitn(2, ' ');
+        let method = words.next().unwrap_or("");
+        if !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()) {
+            attributes.push(KeyValue::string("http.request.method", method));
+            if let Some(target) = words.next().map(str::trim).filter(|t| !t.is_empty()) {
+                if target.starts_with("http://") || target.starts_with("https://") {
+                    attributes.push(KeyValue::string("url.full", target));
+                } else {
+                    attributes.push(KeyValue::string("server.address", target));
+                }
+            }
         }
         if !event.title.is_empty() {
             attributes.push(KeyValue::string("appsignal.title", event.title.as_str()));
@@ -258,6 +300,24 @@ fn event_attributes(event: &Event) -> (SpanKind, Vec<KeyValue>) {
         attributes.push(KeyValue::string("appsignal.body", event.body.as_str()));
     }
     (SpanKind::Internal, attributes)
+}
+
+/// The statement's first keyword (`SELECT`, `INSERT`...), when it is one.
+fn sql_operation(query: &str) -> Option<String> {
+    let word = query.split_whitespace().next()?;
+    (word.len() <= 16 && word.bytes().all(|b| b.is_ascii_alphabetic()))
+        .then(|| word.to_ascii_uppercase())
+}
+
+/// Outgoing HTTP requests as the Ruby integrations name them (`request.net_http`,
+/// `request.faraday`, `net_http.request`...).
+fn is_http_client(event_name: &str) -> bool {
+    event_name.split('.').any(|part| {
+        matches!(
+            part,
+            "net_http" | "faraday" | "excon" | "httpclient" | "http_rb" | "typhoeus"
+        )
+    })
 }
 
 /// For each event, the index of the event it is nested in (`None`: the root).
@@ -443,11 +503,28 @@ mod tests {
                 "db.system.name",
                 "db.system",
                 "db.query.text",
+                "db.operation.name",
                 "appsignal.title"
             ]
         );
+        assert_eq!(spans[2].kind, SpanKind::Client as i32);
         let keys: Vec<_> = spans[2].attributes.iter().map(|a| a.key.as_str()).collect();
-        assert_eq!(keys, ["appsignal.title"]);
+        assert_eq!(
+            keys,
+            ["http.request.method", "server.address", "appsignal.title"]
+        );
+        let root_keys: Vec<_> = root.attributes.iter().map(|a| a.key.as_str()).collect();
+        assert!(root_keys.contains(&"error.type"), "{root_keys:?}");
+    }
+
+    #[test]
+    fn sinatra_actions_give_the_route_and_sql_its_operation() {
+        assert_eq!(route_from_action("GET /users/:id"), Some("/users/:id"));
+        assert_eq!(route_from_action("UsersController#show"), None);
+        assert_eq!(route_from_action("get /x"), None);
+        assert_eq!(sql_operation("  select * from t"), Some("SELECT".into()));
+        assert_eq!(sql_operation("(SELECT 1)"), None);
+        assert!(is_http_client("request.net_http") && !is_http_client("sql.active_record"));
     }
 
     #[test]

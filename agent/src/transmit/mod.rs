@@ -46,6 +46,10 @@ pub struct Transmitter {
     pub revision: Option<String>,
     /// Where journals of agents that may die while this one runs are found.
     pub journal_dir: Option<std::path::PathBuf>,
+    /// Whether payloads go to the Push API (not with `APPSIGNAL_OTLP_ONLY`).
+    pub push_enabled: bool,
+    /// OTLP export of traces and metrics, when `APPSIGNAL_OTLP_ENDPOINT` is set.
+    pub otlp: Option<crate::otlp::export::Exporter>,
     last_logged: Counts,
     last_reported: Counts,
     payloads_built: u64,
@@ -73,6 +77,8 @@ impl Transmitter {
             interval,
             revision,
             journal_dir: None,
+            push_enabled: true,
+            otlp: None,
             last_logged: Counts::default(),
             last_reported: Counts::default(),
             payloads_built: 0,
@@ -84,6 +90,7 @@ impl Transmitter {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut last_flush = Instant::now();
         loop {
+            let mut early = false;
             tokio::select! {
                 _ = shutdown.wait() => break,
                 _ = ticker.tick() => {}
@@ -93,10 +100,20 @@ impl Transmitter {
                         _ = shutdown.wait() => break,
                         _ = tokio::time::sleep_until(ready_at) => {}
                     }
-                    debug!("pending data passed the size threshold: transmitting early");
+                    early = true;
                 }
             }
             last_flush = Instant::now();
+            // Spans fill up long before the aggregates do: sending them must not make
+            // the Push API get a payload every second.
+            if early && !self.pipeline.lock().aggregator.payload_due() {
+                debug!("pending spans passed their size threshold: exporting them early");
+                self.export_spans_early().await;
+                continue;
+            }
+            if early {
+                debug!("pending data passed the size threshold: transmitting early");
+            }
             self.flush(false).await;
         }
         self.flush(true).await;
@@ -112,7 +129,7 @@ impl Transmitter {
             .as_deref()
             .map(|dir| crate::journal::orphans(dir, crate::lock::pid_alive))
             .unwrap_or_default();
-        let (snapshot, client_totals, gem_version) = {
+        let (snapshot, spans, client_totals, gem_version) = {
             let mut state = self.pipeline.lock();
             state.adopt(orphans);
             if let Some(journal) = state.journal.as_mut() {
@@ -125,7 +142,13 @@ impl Transmitter {
             }
             let totals = state.aggregator.client_totals();
             let gem_version = state.aggregator.library_version().to_string();
-            (state.aggregator.take(), totals, gem_version)
+            let spans = state.aggregator.take_spans();
+            (state.aggregator.take(), spans, totals, gem_version)
+        };
+        // The Push API payload takes the snapshot; OTLP wants the same metric minutes.
+        let otlp_metrics = match self.otlp {
+            Some(_) => snapshot.metrics.clone(),
+            None => Vec::new(),
         };
         let counts = self.health.counts();
         let logged_counts = counts.since(&self.last_logged);
@@ -151,7 +174,7 @@ impl Transmitter {
         }
 
         let mut fresh = None;
-        if !snapshot.is_empty() || interval_counts.has_ingest_news() {
+        if self.push_enabled && (!snapshot.is_empty() || interval_counts.has_ingest_news()) {
             let agent_metrics = health::metric_minutes(
                 &interval_counts,
                 &client_totals,
@@ -180,7 +203,37 @@ impl Transmitter {
         if let Some(journal) = self.pipeline.lock().journal.as_mut() {
             journal.finish_flush();
         }
-        self.send_spooled(fresh, &gem_version, last).await;
+        // Side by side: a hanging Push API must not hold up the OTLP export, nor the
+        // other way round (and a shutdown waits for one timeout, not two).
+        let timeout = self.send_timeout(last);
+        let mut otlp = self.otlp.take();
+        let export = async {
+            if let Some(otlp) = otlp.as_mut() {
+                let spans = spans.unwrap_or_default();
+                otlp.export(spans, &otlp_metrics, now_ms, timeout, last)
+                    .await;
+            }
+        };
+        let push_enabled = self.push_enabled;
+        let push = async {
+            if push_enabled {
+                self.send_spooled(fresh, &gem_version, last).await;
+            }
+        };
+        tokio::join!(push, export);
+        self.otlp = otlp;
+    }
+
+    /// Only the spans, between intervals; the aggregates wait for their interval.
+    async fn export_spans_early(&mut self) {
+        let Some(spans) = self.pipeline.lock().aggregator.take_spans() else {
+            return;
+        };
+        let now_ms = self.clock.now_unix_ms();
+        let timeout = self.send_timeout(false);
+        if let Some(otlp) = self.otlp.as_mut() {
+            otlp.export(spans, &[], now_ms, timeout, false).await;
+        }
     }
 
     fn send_timeout(&self, last: bool) -> Duration {

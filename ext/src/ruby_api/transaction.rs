@@ -4,12 +4,33 @@
 use super::guard::guarded;
 use appsignal_ext_core::reporter;
 use appsignal_ext_core::transaction::{BodyFormat, ErrorReport, Transaction};
+use magnus::{Error, RString};
 use std::cell::RefCell;
 
 #[magnus::wrap(class = "Appsignal::Extension::Transaction", free_immediately, size)]
 pub struct RbTransaction {
     /// `None` once completed: later calls are no-ops.
     inner: RefCell<Option<Transaction>>,
+}
+
+/// Borrows a Ruby string as `&str` for the length of `f`, without the copy a `String`
+/// argument costs (one allocation per event name on the hot path). A string that is
+/// not valid UTF-8 is converted as magnus converts `String` arguments, raising the
+/// same error.
+fn borrow_str<T>(value: RString, f: impl FnOnce(&str) -> T) -> Result<T, Error> {
+    // SAFETY: `f` runs Rust code only and never calls into Ruby, so the string cannot
+    // be moved, modified or collected while the slice is alive.
+    match unsafe { value.as_str() } {
+        Ok(borrowed) => Ok(f(borrowed)),
+        Err(_) => Ok(f(&value.to_string()?)),
+    }
+}
+
+fn borrow_opt_str<T>(value: Option<RString>, f: impl FnOnce(&str) -> T) -> Result<T, Error> {
+    match value {
+        Some(value) => borrow_str(value, f),
+        None => Ok(f("")),
+    }
 }
 
 fn body_format(value: i64) -> BodyFormat {
@@ -21,13 +42,15 @@ fn body_format(value: i64) -> BodyFormat {
 }
 
 impl RbTransaction {
-    pub fn new(namespace: String) -> RbTransaction {
-        let inner = guarded(None, || {
-            Some(Transaction::new(&namespace, reporter::fork_generation()))
-        });
-        RbTransaction {
+    pub fn new(namespace: RString) -> Result<RbTransaction, Error> {
+        let inner = borrow_str(namespace, |namespace| {
+            guarded(None, || {
+                Some(Transaction::new(namespace, reporter::fork_generation()))
+            })
+        })?;
+        Ok(RbTransaction {
             inner: RefCell::new(inner),
-        }
+        })
     }
 
     /// Runs `f` on the open transaction; a no-op (default value) when it is completed,
@@ -45,64 +68,78 @@ impl RbTransaction {
 
     pub fn finish_event(
         &self,
-        name: String,
-        title: Option<String>,
-        body: Option<String>,
+        name: RString,
+        title: Option<RString>,
+        body: Option<RString>,
         format: i64,
-    ) {
-        self.with(|t| {
-            t.finish_event(
-                &name,
-                title.as_deref().unwrap_or(""),
-                body.as_deref().unwrap_or(""),
-                body_format(format),
-            )
-        })
+    ) -> Result<(), Error> {
+        borrow_str(name, |name| {
+            borrow_opt_str(title, |title| {
+                borrow_opt_str(body, |body| {
+                    self.with(|t| t.finish_event(name, title, body, body_format(format)))
+                })
+            })
+        })???;
+        Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn record_event(
         &self,
-        name: String,
-        title: Option<String>,
-        body: Option<String>,
+        name: RString,
+        title: Option<RString>,
+        body: Option<RString>,
         format: i64,
         start_offset_ns: u64,
         duration_ns: u64,
-    ) {
-        self.with(|t| {
-            t.record_event(
-                &name,
-                title.as_deref().unwrap_or(""),
-                body.as_deref().unwrap_or(""),
-                body_format(format),
-                start_offset_ns,
-                duration_ns,
-            )
-        })
+    ) -> Result<(), Error> {
+        borrow_str(name, |name| {
+            borrow_opt_str(title, |title| {
+                borrow_opt_str(body, |body| {
+                    self.with(|t| {
+                        t.record_event(
+                            name,
+                            title,
+                            body,
+                            body_format(format),
+                            start_offset_ns,
+                            duration_ns,
+                        )
+                    })
+                })
+            })
+        })???;
+        Ok(())
     }
 
     pub fn offset_now_ns(&self) -> u64 {
         self.with(|t| t.offset_now_ns())
     }
 
-    pub fn set_action(&self, action: String) {
-        self.with(|t| t.set_action(&action))
+    pub fn set_action(&self, action: RString) -> Result<(), Error> {
+        borrow_str(action, |action| self.with(|t| t.set_action(action)))
     }
 
     pub fn set_namespace(&self, namespace: String) {
         self.with(|t| t.set_namespace(&namespace))
     }
 
-    pub fn set_tag(&self, key: String, value: String) {
-        self.with(|t| t.set_tag(&key, &value))
+    pub fn set_tag(&self, key: RString, value: RString) -> Result<(), Error> {
+        borrow_str(key, |key| {
+            borrow_str(value, |value| self.with(|t| t.set_tag(key, value)))
+        })?
     }
 
-    pub fn set_metadata(&self, key: String, value: String) {
-        self.with(|t| t.set_metadata(&key, &value))
+    pub fn set_metadata(&self, key: RString, value: RString) -> Result<(), Error> {
+        borrow_str(key, |key| {
+            borrow_str(value, |value| self.with(|t| t.set_metadata(key, value)))
+        })?
     }
 
-    pub fn set_header(&self, key: String, value: String) {
-        self.with(|t| t.set_header(&key, &value))
+    pub fn set_header(&self, key: RString, value: RString) -> Result<(), Error> {
+        borrow_str(key, |key| {
+            borrow_str(value, |value| self.with(|t| t.set_header(key, value)))
+        })?
     }
 
     pub fn set_data_json(&self, kind: String, json: String) -> bool {

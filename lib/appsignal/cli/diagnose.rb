@@ -61,7 +61,8 @@ module Appsignal
 
       def collect
         data = { library: library, installation: installation_report, host: host, config: configuration,
-                 validation: validation, agent: agent, paths: Paths.new(@config, @working_dir).report(method(:scrub)) }
+                 validation: validation, agent: agent, otlp: otlp,
+                 paths: Paths.new(@config, @working_dir).report(method(:scrub)) }
         check_working_directory(data[:paths][:working_directory])
         data[:problems] = @problems
         data
@@ -73,10 +74,20 @@ module Appsignal
         agent_path = Appsignal::ExtensionLoader.agent_path
         problem("the agent binary (appsignal-agent) was not found; set APPSIGNAL_AGENT_PATH or reinstall the gem") \
           unless agent_path
+        expects = loaded ? Appsignal::Extension.agent_version : nil
+        agent_version = agent_path && agent_binary_version(agent_path)
+        check_agent_version(agent_path, agent_version, expects)
         { language: "ruby", gem_version: Appsignal::VERSION, extension_loaded: loaded,
-          extension_failure: Appsignal::ExtensionLoader.failure_reason,
-          extension_expects_agent: loaded ? Appsignal::Extension.agent_version : nil,
-          agent_path: agent_path, agent_version: agent_path && agent_binary_version(agent_path) }
+          extension_failure: Appsignal::ExtensionLoader.failure_reason, extension_expects_agent: expects,
+          agent_path: agent_path, agent_version: agent_version }
+      end
+
+      # A mismatched agent is started and then replaced on every boot, or refused.
+      def check_agent_version(agent_path, agent_version, expects)
+        return unless agent_version && expects && agent_version != expects
+
+        problem("the agent at #{agent_path} is version #{agent_version} but the extension expects #{expects}: " \
+                "reinstall the gem, or point APPSIGNAL_AGENT_PATH at the matching appsignal-agent")
       end
 
       def agent_binary_version(path)
@@ -128,7 +139,26 @@ module Appsignal
       end
 
       def agent
-        { working_directory: @working_dir }.merge(AgentStatus.new(@config, @working_dir).report)
+        report = { working_directory: @working_dir }.merge(AgentStatus.new(@config, @working_dir).report)
+        if report[:serves_this_config] && !report[:socket_connectable]
+          problem("the agent (pid #{report[:pid]}) runs but #{report[:socket_path]} does not accept connections " \
+                  "(#{report[:socket_error]}): check the permissions of the working directory, or stop the agent " \
+                  "so the next process starts a fresh one")
+        end
+        report
+      end
+
+      # The agent reads these from the environment the app runs with; the gem does not.
+      def otlp
+        endpoint = ENV.fetch("APPSIGNAL_OTLP_ENDPOINT", "").strip
+        only = ENV.fetch("APPSIGNAL_OTLP_ONLY", "").strip
+        header_names = ENV.fetch("APPSIGNAL_OTLP_HEADERS", "").split(",").map { |h| h.split("=", 2).first.strip }
+        if !endpoint.empty? && endpoint !~ %r{\Ahttps?://}
+          problem("APPSIGNAL_OTLP_ENDPOINT=#{endpoint.inspect} is not an http:// or https:// URL " \
+                  "(like http://localhost:4318): the agent ignores it and exports nothing over OTLP")
+        end
+        { endpoint: endpoint.empty? ? nil : endpoint, only: %w[true 1 yes on].include?(only.downcase),
+          header_names: header_names.reject(&:empty?) }
       end
 
       def check_working_directory(info)
@@ -160,6 +190,7 @@ module Appsignal
         out.concat(library_lines(data[:library]), [""], installation_lines(data[:installation]), [""])
         out.concat(host_lines(data[:host]), [""], config_lines(data[:config]), [""])
         out.concat(validation_lines(data[:validation]), [""], agent_lines(data[:agent]), [""])
+        out.concat(otlp_lines(data[:otlp]), [""])
         out.concat(path_lines(data[:paths]), problem_lines)
         out.each { |line| say(scrub(line)) }
       end
@@ -206,7 +237,8 @@ module Appsignal
       end
 
       def agent_lines(agent)
-        lines = ["Agent", "  Working directory: #{agent[:working_directory]}", "  Lock file: #{agent[:lock_path]}"]
+        lines = ["Agent", "  Working directory: #{agent[:working_directory]}", "  Lock file: #{agent[:lock_path]}",
+                 "  Socket: #{agent[:socket_path]} (#{socket_text(agent)})"]
         lock = agent[:lock]
         return lines << "  Running: no (no agent.lock; the first process that starts AppSignal starts one)" unless lock
 
@@ -214,6 +246,18 @@ module Appsignal
         lines << "  Running: #{agent[:running] ? "yes, pid #{agent[:pid]}" : "no (pid #{agent[:pid]} is gone)"}"
         lines << "  Serves this configuration: #{agent[:serves_this_config] ? "yes" : "no"} " \
                  "(this configuration's fingerprint: #{agent[:expected_config]})"
+      end
+
+      def socket_text(agent)
+        agent[:socket_connectable] ? "accepts connections" : "does not accept connections: #{agent[:socket_error]}"
+      end
+
+      def otlp_lines(otlp)
+        return ["OTLP export", "  off (APPSIGNAL_OTLP_ENDPOINT is not set)"] unless otlp[:endpoint]
+
+        headers = otlp[:header_names].empty? ? "none" : "#{otlp[:header_names].join(", ")} (values not shown)"
+        ["OTLP export", "  Endpoint: #{otlp[:endpoint]} (APPSIGNAL_OTLP_ENDPOINT)",
+         "  Push API too: #{otlp[:only] ? "no (APPSIGNAL_OTLP_ONLY)" : "yes"}", "  Headers: #{headers}"]
       end
 
       def path_lines(paths)

@@ -12,7 +12,7 @@ module Appsignal
       def monitor(action:, namespace: nil)
         return yield unless active?
 
-        outer = Appsignal::Transaction.current? ? Appsignal::Transaction.current : nil
+        outer = Thread.current[Appsignal::Transaction::CURRENT] # one fiber-local read: this is the hot path
         transaction = Appsignal::Transaction.create(namespace || Appsignal::Transaction::HTTP_REQUEST)
         transaction.set_action(action.to_s) if action && action != :set_later
         begin
@@ -90,35 +90,45 @@ module Appsignal
         current_transaction&.add_breadcrumb(category, action, message, metadata, time)
       end
 
-      # Adds the error to the current transaction; nothing without one.
+      # Adds the error to the current transaction, yielding it to the block. Without
+      # a transaction it only logs (use report_error to record it anyway). Returns nil.
       def set_error(exception, &block)
-        return unless valid_error?(exception)
+        return unless valid_error?(exception, "set_error")
 
-        current_transaction&.set_error(exception, &block)
+        transaction = current_transaction
+        if transaction
+          transaction.set_error(exception, &block)
+        elsif active?
+          internal_logger.debug("Appsignal.set_error: no transaction is active, #{exception.class} not recorded; " \
+                                "use Appsignal.report_error to record it in a transaction of its own")
+        end
+        nil
       end
       alias set_exception set_error
       alias add_exception set_error
 
       # Always its own transaction, whatever is current.
       def send_error(exception, &block)
-        return unless active? && valid_error?(exception)
+        return unless valid_error?(exception, "send_error") && active?
         return if ignored_error?(exception)
 
         transaction = Appsignal::Transaction.new(Appsignal::Transaction::HTTP_REQUEST)
         transaction.set_error(exception)
         block&.call(transaction)
         transaction.complete
+        nil
       end
       alias send_exception send_error
 
       # On the current transaction when there is one, else in a new one.
       def report_error(exception, &block)
-        return unless active? && valid_error?(exception)
+        return unless valid_error?(exception, "report_error") && active?
 
         transaction = current_transaction
         return send_error(exception, &block) unless transaction
 
         transaction.set_error(exception, &block)
+        nil
       end
 
       # Runs the block; an error it raises is sent (its own transaction) and re-raised.
@@ -137,10 +147,11 @@ module Appsignal
         Appsignal::Transaction.current? ? Appsignal::Transaction.current : nil
       end
 
-      def valid_error?(exception)
+      def valid_error?(exception, helper)
         return true if exception.is_a?(Exception)
 
-        internal_logger.error("Appsignal error helpers take an Exception, got #{exception.class}; ignored")
+        internal_logger.error("Appsignal.#{helper}: cannot record an error: the given value is not an Exception " \
+                              "but #{exception.class}; ignored")
         false
       end
     end

@@ -34,7 +34,8 @@ module Appsignal
     end
 
     # Title and body per event name, as the AppSignal gem shows them. One hash
-    # lookup per event; names without a format get neither.
+    # lookup per event; other names get what a formatter registered with
+    # `Appsignal::EventFormatter.register` returns, or neither.
     module EventFormats
       SQL = Appsignal::EventFormatter::SQL_BODY_FORMAT
       KINDS = {
@@ -52,7 +53,10 @@ module Appsignal
       module_function
 
       def format(name, payload)
-        case KINDS[name]
+        kind = KINDS[name]
+        return Appsignal::EventFormatter.format(name, payload) unless kind
+
+        case kind
         when :sql then [payload[:name], payload[:sql], SQL]
         when :render then [relative_path(payload[:identifier] || payload[:layout]), nil]
         when :cache then [cache_key(payload[:key]), nil]

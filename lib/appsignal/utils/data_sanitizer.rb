@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require "uri"
 
 module Appsignal
   module Utils
@@ -39,6 +40,28 @@ module Appsignal
           name = key.to_s
           out[name] = filtered?(name, filters) ? FILTERED : sanitize(item, filters, depth + 1)
         end
+      end
+
+      # `/path?password=x&q=1` with filtered keys' values replaced: for REQUEST_URI and
+      # other URLs that carry params outside the params hash.
+      def filter_query_string(uri, filters)
+        return uri if filters.empty? || !uri.include?("?")
+
+        path, query = uri.split("?", 2)
+
+        pairs = query.split("&").map do |pair|
+          key, value = pair.split("=", 2)
+          # `user[password]` is filtered by `password`, as the params hash would be.
+          names = decode_query_key(key).scan(/[^\[\]]+/)
+          value && names.any? { |name| filtered?(name, filters) } ? "#{key}=#{FILTERED}" : pair
+        end
+        "#{path}?#{pairs.join("&")}"
+      end
+
+      def decode_query_key(key)
+        URI.decode_www_form_component(key)
+      rescue ArgumentError
+        key
       end
 
       def filtered?(key, filters)

@@ -9,6 +9,7 @@ use crate::notify::outbox;
 use crate::store::{Store, Tx, Value};
 use anyhow::Result;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 pub const DEFAULT_WAIT_SECS: i64 = 180;
 
@@ -20,6 +21,7 @@ struct Trigger {
     action: String,
     name: String,
     hostname: String,
+    tag: String,
     above: f64,
     close_after: i64,
     last_evaluated: i64,
@@ -59,7 +61,7 @@ pub fn evaluate(store: &Store, now: i64, wait_secs: i64) -> Result<()> {
 
 fn load_triggers(tx: &mut dyn Tx) -> Result<Vec<Trigger>> {
     tx.query(
-        "SELECT id, app_id, metric, namespace, action, name, hostname, above, close_after, last_evaluated, ok_streak
+        "SELECT id, app_id, metric, namespace, action, name, hostname, above, close_after, last_evaluated, ok_streak, tag
          FROM triggers ORDER BY id",
         &[],
     )?
@@ -77,6 +79,7 @@ fn load_triggers(tx: &mut dyn Tx) -> Result<Vec<Trigger>> {
             close_after: r.i64(8)?,
             last_evaluated: r.i64(9)?,
             ok_streak: r.i64(10)?,
+            tag: r.text(11)?,
         })
     })
     .collect()
@@ -109,26 +112,49 @@ fn metric_value(tx: &mut dyn Tx, t: &Trigger, minute: i64) -> Result<Option<f64>
                 _ => Some(total / count as f64),
             })
         }
-        _ => {
-            let source = if t.metric == "host" { 1 } else { 0 };
-            let rows = tx.query(
-                "SELECT MAX(value) FROM metric_minutes WHERE app_id = ?1 AND source = ?2 AND name = ?3
-                   AND ts = ?4 AND (?5 = '' OR hostname = ?5)",
-                &[
-                    t.app_id.into(),
-                    Value::I64(source),
-                    (&t.name).into(),
-                    minute.into(),
-                    (&t.hostname).into(),
-                ],
-            )?;
-            Ok(match rows.first().map(|r| &r.0[0]) {
-                Some(Value::F64(v)) => Some(*v),
-                Some(Value::I64(v)) => Some(*v as f64),
-                _ => None,
-            })
-        }
+        _ => gauge_value(tx, t, minute),
     }
+}
+
+/// Gauge and host triggers. The series of the metric that match the trigger's tag are
+/// combined per host: a host trigger adds them up (the agent splits `cpu` into user, system,
+/// iowait and steal, so `cpu` alone is the busy percentage), a gauge trigger takes the highest.
+/// Across hosts, the highest counts.
+fn gauge_value(tx: &mut dyn Tx, t: &Trigger, minute: i64) -> Result<Option<f64>> {
+    let source = if t.metric == "host" { 1 } else { 0 };
+    let rows = tx.query(
+        "SELECT hostname, tags, value FROM metric_minutes WHERE app_id = ?1 AND source = ?2
+           AND name = ?3 AND ts = ?4 AND (?5 = '' OR hostname = ?5)",
+        &[
+            t.app_id.into(),
+            Value::I64(source),
+            (&t.name).into(),
+            minute.into(),
+            (&t.hostname).into(),
+        ],
+    )?;
+    let wanted = t.tag.split_once('=');
+    let mut per_host: BTreeMap<String, f64> = BTreeMap::new();
+    for row in rows {
+        let tags: BTreeMap<String, String> = serde_json::from_str(&row.text(1)?)?;
+        if let Some((key, value)) = wanted {
+            if tags.get(key).map(String::as_str) != Some(value) {
+                continue;
+            }
+        }
+        let value = row.f64(2)?;
+        per_host
+            .entry(row.text(0)?)
+            .and_modify(|v| {
+                *v = if source == 1 {
+                    *v + value
+                } else {
+                    v.max(value)
+                };
+            })
+            .or_insert(value);
+    }
+    Ok(per_host.into_values().reduce(f64::max))
 }
 
 fn describe(t: &Trigger) -> String {
@@ -137,6 +163,7 @@ fn describe(t: &Trigger) -> String {
         t.action.as_str(),
         t.name.as_str(),
         t.hostname.as_str(),
+        t.tag.as_str(),
     ]
     .iter()
     .filter(|s| !s.is_empty())

@@ -79,6 +79,9 @@ impl Agg {
             0.0
         }
     }
+    pub fn p90(&self) -> f64 {
+        histogram::quantile(&self.histogram, 0.90).unwrap_or(0.0)
+    }
     pub fn p95(&self) -> f64 {
         histogram::quantile(&self.histogram, 0.95).unwrap_or(0.0)
     }
@@ -220,9 +223,9 @@ pub fn events(
     Ok(rows)
 }
 
-/// (group, series label) → points. `group` is the hostname for host metrics and the metric
-/// name for custom metrics.
-pub type MetricSeries = BTreeMap<(String, String), BTreeMap<i64, (f64, i64, i64)>>;
+/// (group, metric name, series label) → points. `group` is the hostname for host metrics and
+/// the metric name for custom metrics; the label adds the tags (`cpu {state=user}`).
+pub type MetricSeries = BTreeMap<(String, String, String), BTreeMap<i64, (f64, i64, i64)>>;
 
 pub fn metrics(
     store: &Store,
@@ -250,9 +253,9 @@ pub fn metrics(
             let (hostname, name, tags, kind) = (r.text(0)?, r.text(1)?, r.text(2)?, r.i64(3)?);
             let (ts, value, count) = (range.align(r.i64(4)?), r.f64(5)?, r.i64(6)?);
             let label = series_label(&name, &tags);
-            let group = if source == 1 { hostname } else { name };
+            let group = if source == 1 { hostname } else { name.clone() };
             let point = out
-                .entry((group, label))
+                .entry((group, name, label))
                 .or_default()
                 .entry(ts)
                 .or_insert((0.0, 0, kind));
@@ -418,12 +421,12 @@ pub fn triggers(store: &Store, app_id: i64) -> Result<Vec<TriggerRow>> {
     store
         .db
         .read(
-            "SELECT id, metric, namespace, action, name, hostname, above, close_after FROM triggers WHERE app_id = ?1 ORDER BY id",
+            "SELECT id, metric, namespace, action, name, hostname, above, close_after, tag FROM triggers WHERE app_id = ?1 ORDER BY id",
             &[app_id.into()],
         )?
         .iter()
         .map(|r| {
-            let scope: Vec<String> = (2..6).filter_map(|i| r.text(i).ok()).filter(|s| !s.is_empty()).collect();
+            let scope: Vec<String> = [2, 3, 4, 5, 8].iter().filter_map(|i| r.text(*i).ok()).filter(|s| !s.is_empty()).collect();
             Ok(TriggerRow {
                 id: r.i64(0)?,
                 metric: r.text(1)?,

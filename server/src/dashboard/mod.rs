@@ -149,6 +149,7 @@ async fn create_trigger(
             action: param(&form, "action"),
             name: param(&form, "name"),
             hostname: param(&form, "hostname"),
+            tag: param(&form, "tag"),
             above: param(&form, "above").parse().unwrap_or(0.0),
             close_after: param(&form, "close_after").parse().unwrap_or(3),
         };

@@ -113,13 +113,13 @@ pub fn overview(store: &Store, app_id: i64, range: Range, now: i64) -> Result<Op
     let minutes = range.seconds() as f64 / 60.0;
     body.push_str(
         "<h2>Actions</h2><table id=\"actions\"><tr><th>Namespace</th><th>Action</th><th>Count</th>\
-         <th>Throughput /min</th><th>Mean ms</th><th>p95 ms</th><th>Errors</th><th>Error rate %</th></tr>",
+         <th>Throughput /min</th><th>Mean ms</th><th>p90 ms</th><th>p95 ms</th><th>Errors</th><th>Error rate %</th></tr>",
     );
     for ((ns, action), a) in data::actions(store, app_id, range, now)? {
         let _ = write!(
             body,
             "<tr class=\"action\"><td>{}</td><td><a href=\"{base}/action?ns={}&amp;name={}&amp;range={}\">{}</a></td>\
-             <td class=\"n count\">{}</td><td class=\"n\">{}</td><td class=\"n mean\">{:.1}</td><td class=\"n p95\">{:.1}</td>\
+             <td class=\"n count\">{}</td><td class=\"n\">{}</td><td class=\"n mean\">{:.1}</td><td class=\"n p90\">{:.1}</td><td class=\"n p95\">{:.1}</td>\
              <td class=\"n errors\">{}</td><td class=\"n error-rate\">{:.1}</td></tr>",
             esc(&ns),
             url(&ns),
@@ -129,6 +129,7 @@ pub fn overview(store: &Store, app_id: i64, range: Range, now: i64) -> Result<Op
             a.count,
             fmt_num(a.count as f64 / minutes),
             a.mean(),
+            a.p90(),
             a.p95(),
             a.errors,
             a.error_rate()
@@ -212,17 +213,25 @@ pub fn metrics(
     let (from, to) = range.window(now);
     let mut body = range_nav(&format!("/apps/{app_id}/{path}"), "", range);
     let all = data::metrics(store, app_id, source, range, now)?;
-    let mut group_charts: std::collections::BTreeMap<String, Vec<Series>> = Default::default();
-    for ((group, label), points) in &all {
-        group_charts.entry(group.clone()).or_default().push(Series {
-            label: label.clone(),
-            points: points
-                .iter()
-                .map(|(ts, p)| (*ts, data::metric_value(p)))
-                .collect(),
-        });
+    // group → metric name → series: one section per host (or custom metric), one graph per
+    // metric name in it, so cpu and memory never share an axis.
+    type Charts = std::collections::BTreeMap<String, Vec<Series>>;
+    let mut groups: std::collections::BTreeMap<String, Charts> = Default::default();
+    for ((group, name, label), points) in &all {
+        groups
+            .entry(group.clone())
+            .or_default()
+            .entry(name.clone())
+            .or_default()
+            .push(Series {
+                label: label.clone(),
+                points: points
+                    .iter()
+                    .map(|(ts, p)| (*ts, data::metric_value(p)))
+                    .collect(),
+            });
     }
-    for (group, series) in group_charts {
+    for (group, charts) in groups {
         let heading = if source == 1 {
             format!("Host {group}")
         } else {
@@ -233,21 +242,13 @@ pub fn metrics(
             "<section class=\"metric-group\"><h2>{}</h2><div class=\"charts\">",
             esc(&heading)
         );
-        if source == 1 {
-            // One graph per metric name on a host, so cpu and memory do not share an axis.
-            for s in series {
-                body.push_str(&line_chart(
-                    &s.label,
-                    "",
-                    from,
-                    to,
-                    std::slice::from_ref(&s),
-                ));
-            }
-        } else {
-            body.push_str(&line_chart(&group, "", from, to, &series));
+        for (name, series) in &charts {
+            body.push_str(&line_chart(name, "", from, to, series));
         }
-        body.push_str("</div></section>");
+        body.push_str("</div>");
+        let all_series: Vec<&Series> = charts.values().flatten().collect();
+        body.push_str(&latest_values(&all_series));
+        body.push_str("</section>");
     }
     if all.is_empty() {
         body.push_str("<p>No data in this range.</p>");
@@ -257,6 +258,27 @@ pub fn metrics(
         &app_nav(app_id, &app.name),
         &body,
     )))
+}
+
+/// The numbers behind a group's graphs: the newest point and the peak of each series.
+fn latest_values(series: &[&Series]) -> String {
+    let mut out = String::from(
+        "<table class=\"metric-values\"><tr><th>Series</th><th>Latest</th><th>Peak</th></tr>",
+    );
+    for s in series {
+        let latest = s.points.last().map_or(0.0, |p| p.1);
+        let peak = s.points.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+        let (latest, peak) = (fmt_num(latest), fmt_num(peak.max(latest)));
+        let _ = write!(
+            out,
+            "<tr data-label=\"{}\"><td>{}</td><td class=\"n latest\" data-value=\"{latest}\">{latest}</td>\
+             <td class=\"n peak\" data-value=\"{peak}\">{peak}</td></tr>",
+            esc(&s.label),
+            esc(&s.label)
+        );
+    }
+    out.push_str("</table>");
+    out
 }
 
 pub fn samples(store: &Store, app_id: i64, ns: &str, name: &str) -> Result<Option<String>> {
@@ -518,7 +540,7 @@ pub fn alerts(store: &Store, app_id: i64, message: &str) -> Result<Option<String
     }
     body.push_str(
         "</select> namespace <input name=\"namespace\" size=\"8\"> action <input name=\"action\" size=\"14\"> \
-         metric name <input name=\"name\" size=\"8\"> hostname <input name=\"hostname\" size=\"8\"> \
+         metric name <input name=\"name\" size=\"8\"> hostname <input name=\"hostname\" size=\"8\"> tag <input name=\"tag\" size=\"10\" placeholder=\"state=used\"> \
          above <input name=\"above\" size=\"5\"> close after <input name=\"close_after\" value=\"3\" size=\"2\"> \
          <button type=\"submit\">Create</button></form>",
     );

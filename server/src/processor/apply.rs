@@ -1,7 +1,9 @@
-//! One payload, one transaction. The first statement claims the payload_id in
+//! A batch of payloads, one transaction. Each payload_id is first claimed in
 //! `processed_payloads`; a redelivered payload finds it taken and changes nothing, which is what
-//! makes at-least-once queues safe.
+//! makes at-least-once queues safe. The claimed payloads' action minutes are added up first
+//! (merge.rs), so each hot row is written once per batch.
 
+use super::merge::ActionMerge;
 use super::ProcessorConfig;
 use crate::notify::outbox;
 use crate::store::{Store, Tx, Value};
@@ -25,40 +27,95 @@ pub fn apply_payload(
     payload: &Payload,
     now: i64,
 ) -> Result<Outcome> {
-    let mut outcome = Outcome::Applied;
-    store.db.transaction(&mut |tx| {
-        outcome = apply_in(tx, config, app_id, payload, now)?;
-        Ok(())
-    })?;
-    Ok(outcome)
+    let mut outcomes = apply_batch(store, config, &[(app_id, payload)], now)?;
+    Ok(outcomes.pop().unwrap_or(Outcome::Duplicate))
 }
 
-fn apply_in(
+/// Applies `payloads` (app id, payload) in one transaction: all or nothing. The outcomes are
+/// in the same order; a payload_id seen before (or twice in the batch) is a duplicate.
+pub fn apply_batch(
+    store: &Store,
+    config: &ProcessorConfig,
+    payloads: &[(i64, &Payload)],
+    now: i64,
+) -> Result<Vec<Outcome>> {
+    let mut outcomes = Vec::with_capacity(payloads.len());
+    store.db.transaction(&mut |tx| {
+        outcomes.clear();
+        let mut merge = ActionMerge::default();
+        let mut claimed = Vec::new();
+        for (app_id, payload) in payloads {
+            let outcome = claim(tx, config, *app_id, payload, now)?;
+            if outcome == Outcome::Applied {
+                merge.add(*app_id, payload);
+                claimed.push((*app_id, *payload));
+            }
+            outcomes.push(outcome);
+        }
+        for (app_id, action) in merge.into_actions() {
+            apply_action(tx, app_id, &action)?;
+        }
+        for (app_id, payload) in &claimed {
+            apply_rest(tx, config, *app_id, payload, now)?;
+        }
+        let apps: std::collections::BTreeSet<i64> = claimed.iter().map(|(id, _)| *id).collect();
+        for app_id in apps {
+            tx.exec(
+                "UPDATE apps SET last_data_at = ?2 WHERE id = ?1",
+                &[app_id.into(), now.into()],
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(outcomes)
+}
+
+fn claim(
     tx: &mut dyn Tx,
     config: &ProcessorConfig,
     app_id: i64,
     payload: &Payload,
     now: i64,
 ) -> Result<Outcome> {
-    if !payload.payload_id.is_empty() {
-        let claimed = tx.exec(
-            "INSERT INTO processed_payloads (app_id, payload_id, processed_at, processor) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT DO NOTHING",
-            &[
-                app_id.into(),
-                (&payload.payload_id).into(),
-                now.into(),
-                (&config.processor_name).into(),
-            ],
-        )?;
-        if claimed == 0 {
-            return Ok(Outcome::Duplicate);
-        }
+    if payload.payload_id.is_empty() {
+        return Ok(Outcome::Applied);
     }
-    for action in &payload.actions {
-        apply_action(tx, app_id, action)?;
-    }
-    for metric in &payload.metrics {
+    let claimed = tx.exec(
+        "INSERT INTO processed_payloads (app_id, payload_id, processed_at, processor) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+        &[
+            app_id.into(),
+            (&payload.payload_id).into(),
+            now.into(),
+            (&config.processor_name).into(),
+        ],
+    )?;
+    Ok(if claimed == 0 {
+        Outcome::Duplicate
+    } else {
+        Outcome::Applied
+    })
+}
+
+/// Everything of a payload but its action minutes: metrics, samples, deploys.
+fn apply_rest(
+    tx: &mut dyn Tx,
+    config: &ProcessorConfig,
+    app_id: i64,
+    payload: &Payload,
+    now: i64,
+) -> Result<()> {
+    // In key order, so that concurrent processors lock shared rows in the same order.
+    let mut metrics: Vec<&MetricMinute> = payload.metrics.iter().collect();
+    metrics.sort_by(|a, b| {
+        (a.source, &a.name, &a.tags, a.minute_unix).cmp(&(
+            b.source,
+            &b.name,
+            &b.tags,
+            b.minute_unix,
+        ))
+    });
+    for metric in metrics {
         apply_metric(tx, app_id, &payload.hostname, metric)?;
     }
     for sample in &payload.samples {
@@ -67,11 +124,24 @@ fn apply_in(
     for revision in &payload.revisions {
         apply_revision(tx, app_id, revision, now)?;
     }
-    tx.exec(
-        "UPDATE apps SET last_data_at = ?2 WHERE id = ?1",
-        &[app_id.into(), now.into()],
-    )?;
-    Ok(Outcome::Applied)
+    Ok(())
+}
+
+/// Histogram buckets written per statement (2 parameters each, plus the 4 of the key).
+const BUCKETS_PER_STATEMENT: usize = 100;
+
+/// `INSERT ... VALUES (key, ?5, ?6), (key, ?7, ?8), ...` for `rows` buckets of one action
+/// minute; the key's parameters ?1..?4 are shared by all rows.
+fn bucket_upsert(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|i| format!("(?1, ?2, ?3, ?4, ?{}, ?{})", 5 + 2 * i, 6 + 2 * i))
+        .collect();
+    format!(
+        "INSERT INTO action_minute_buckets (app_id, namespace, action, ts, bucket, count) VALUES {}
+         ON CONFLICT (app_id, namespace, action, ts, bucket) DO UPDATE SET
+           count = action_minute_buckets.count + excluded.count",
+        values.join(", ")
+    )
 }
 
 fn apply_action(tx: &mut dyn Tx, app_id: i64, a: &ActionMinute) -> Result<()> {
@@ -107,23 +177,23 @@ fn apply_action(tx: &mut dyn Tx, app_id: i64, a: &ActionMinute) -> Result<()> {
         &params,
     )?;
     if let Some(h) = &a.duration_ms {
-        let buckets = h
+        let mut buckets: Vec<(i64, u64)> = h
             .buckets
             .iter()
             .map(|(b, c)| (i64::from(*b), *c))
-            .chain((h.zero_count > 0).then_some((ZERO_BUCKET, h.zero_count)));
-        for (bucket, count) in buckets {
-            let mut p = Vec::with_capacity(6);
+            .chain((h.zero_count > 0).then_some((ZERO_BUCKET, h.zero_count)))
+            .collect();
+        // Sorted, so concurrent processors lock rows in the same order and cannot deadlock.
+        buckets.sort_unstable();
+        for chunk in buckets.chunks(BUCKETS_PER_STATEMENT) {
+            let mut p = Vec::with_capacity(4 + 2 * chunk.len());
             key(&mut p);
-            p.extend([Value::I64(bucket), Value::I64(count as i64)]);
-            // Buckets are rows, so concurrent processors merge histograms with plain upserts.
-            tx.exec(
-                "INSERT INTO action_minute_buckets (app_id, namespace, action, ts, bucket, count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (app_id, namespace, action, ts, bucket) DO UPDATE SET
-                   count = action_minute_buckets.count + excluded.count",
-                &p,
-            )?;
+            for (bucket, count) in chunk {
+                p.extend([Value::I64(*bucket), Value::I64(*count as i64)]);
+            }
+            // Buckets are rows, so concurrent processors merge histograms with plain upserts;
+            // one statement per chunk instead of one per bucket saves the round trips.
+            tx.exec(&bucket_upsert(chunk.len()), &p)?;
         }
     }
     for e in &a.events {

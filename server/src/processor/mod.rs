@@ -2,6 +2,7 @@
 //! periodic jobs (roll-up, anomaly detection) that depend on the clock.
 
 pub mod apply;
+pub mod merge;
 pub mod rollup;
 pub mod worker;
 

@@ -1,13 +1,13 @@
-//! The processing loop: pull a batch from the queue, apply each payload in its own store
-//! transaction, acknowledge after commit. A payload that cannot be applied is left
+//! The processing loop: pull a batch from the queue, apply it in one store transaction,
+//! acknowledge after commit. When the batch fails, its payloads are applied one by one, so one
+//! bad payload cannot hold back the rest; a payload that cannot be applied is left
 //! unacknowledged so the queue redelivers it.
 
-use super::apply::{apply_payload, Outcome};
+use super::apply::{apply_batch, apply_payload, Outcome};
 use super::ProcessorConfig;
 use crate::clock::SharedClock;
 use crate::queue::Queue;
 use crate::store::Store;
-use anyhow::Result;
 use appsignal_proto::v1::Payload;
 use prost::Message;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +39,7 @@ pub async fn run(
             _ = shutdown.changed() => return,
         };
         let batch = match batch {
+            Ok(batch) if batch.is_empty() => continue,
             Ok(batch) => batch,
             Err(e) => {
                 eprintln!("appsignal-server: queue read failed: {e:#}");
@@ -46,46 +47,98 @@ pub async fn run(
                 continue;
             }
         };
-        for delivery in batch {
-            let (store, config, clock, stats2) =
-                (store.clone(), config.clone(), clock.clone(), stats.clone());
-            let body = delivery.body.clone();
-            let app_id = delivery.app_id;
-            let applied = tokio::task::spawn_blocking(move || -> Result<()> {
-                process_one(&store, &config, clock.now_unix(), app_id, &body, &stats2)
-            })
-            .await;
-            match applied {
-                Ok(Ok(())) => {
-                    if let Err(e) = queue.ack(delivery).await {
-                        eprintln!("appsignal-server: ack failed (will be redelivered): {e:#}");
-                    }
+        let bodies: Vec<(i64, Vec<u8>)> =
+            batch.iter().map(|d| (d.app_id, d.body.clone())).collect();
+        let (store, config, clock, stats2) =
+            (store.clone(), config.clone(), clock.clone(), stats.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            process_batch(&store, &config, clock.now_unix(), &bodies, &stats2)
+        })
+        .await;
+        let done = match done {
+            Ok(done) => done,
+            Err(e) => {
+                eprintln!("appsignal-server: processor task died: {e}");
+                continue;
+            }
+        };
+        for (delivery, ok) in batch.into_iter().zip(done) {
+            if ok {
+                if let Err(e) = queue.ack(delivery).await {
+                    eprintln!("appsignal-server: ack failed (will be redelivered): {e:#}");
                 }
-                Ok(Err(e)) => {
-                    stats.failures.fetch_add(1, Ordering::Relaxed);
-                    eprintln!("appsignal-server: processing a payload failed (will retry): {e:#}");
-                }
-                Err(e) => eprintln!("appsignal-server: processor task died: {e}"),
             }
         }
     }
 }
 
-pub fn process_one(
+/// Applies queued bodies (app id, protobuf); for each, whether to acknowledge it.
+pub fn process_batch(
     store: &Store,
     config: &ProcessorConfig,
     now: i64,
-    app_id: i64,
-    body: &[u8],
+    bodies: &[(i64, Vec<u8>)],
     stats: &ProcessorStats,
-) -> Result<()> {
-    // The Push API validated it already; a body that still fails to decode is dropped (acked),
-    // since redelivering it can never succeed.
-    let Ok(payload) = Payload::decode(body) else {
-        eprintln!("appsignal-server: dropping undecodable queued payload for app {app_id}");
-        return Ok(());
-    };
-    match apply_payload(store, config, app_id, &payload, now)? {
+) -> Vec<bool> {
+    // The Push API validated them already; a body that still fails to decode is dropped
+    // (acknowledged), since redelivering it can never succeed.
+    let decoded: Vec<Option<Payload>> = bodies
+        .iter()
+        .map(|(app_id, body)| {
+            let payload = Payload::decode(body.as_slice()).ok();
+            if payload.is_none() {
+                eprintln!("appsignal-server: dropping undecodable queued payload for app {app_id}");
+            }
+            payload
+        })
+        .collect();
+    let items: Vec<(i64, &Payload)> = bodies
+        .iter()
+        .zip(&decoded)
+        .filter_map(|((app_id, _), p)| p.as_ref().map(|p| (*app_id, p)))
+        .collect();
+    match apply_batch(store, config, &items, now) {
+        Ok(outcomes) => {
+            for ((_, payload), outcome) in items.iter().zip(outcomes) {
+                count(stats, payload, outcome);
+            }
+            vec![true; bodies.len()]
+        }
+        Err(e) => {
+            if items.len() > 1 {
+                eprintln!(
+                    "appsignal-server: a batch of {} payloads failed ({e:#}); applying them one by one",
+                    items.len()
+                );
+            }
+            bodies
+                .iter()
+                .zip(&decoded)
+                .map(|((app_id, _), payload)| {
+                    let Some(payload) = payload else {
+                        return true;
+                    };
+                    match apply_payload(store, config, *app_id, payload, now) {
+                        Ok(outcome) => {
+                            count(stats, payload, outcome);
+                            true
+                        }
+                        Err(e) => {
+                            stats.failures.fetch_add(1, Ordering::Relaxed);
+                            eprintln!(
+                                "appsignal-server: processing a payload of app {app_id} failed (will retry): {e:#}"
+                            );
+                            false
+                        }
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+fn count(stats: &ProcessorStats, payload: &Payload, outcome: Outcome) {
+    match outcome {
         Outcome::Applied => {
             stats.payloads.fetch_add(1, Ordering::Relaxed);
             let transactions: u64 = payload.actions.iter().map(|a| a.count).sum();
@@ -97,5 +150,4 @@ pub fn process_one(
             stats.duplicates.fetch_add(1, Ordering::Relaxed);
         }
     }
-    Ok(())
 }

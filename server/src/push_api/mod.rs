@@ -6,6 +6,7 @@ pub mod body;
 
 use crate::queue::Queue;
 use crate::store::Store;
+use appsignal_proto::decode_budget;
 use appsignal_proto::v1::Payload;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -18,11 +19,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// Decoding a payload allocates at most about this much, however small its bytes.
+const MAX_DECODED_BYTES: usize = 256 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_decompressed_bytes: usize,
     pub read_timeout: Duration,
+    /// A client still sending its request headers after this is disconnected.
+    pub header_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -31,6 +37,7 @@ impl Default for Limits {
             max_body_bytes: 10 * 1024 * 1024,
             max_decompressed_bytes: 50 * 1024 * 1024,
             read_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -182,6 +189,14 @@ pub async fn transmit(
             } else {
                 raw.to_vec()
             };
+            // Bytes are bounded above, but not what they decode into.
+            let budget = decode_budget::budget_for(bytes.len(), MAX_DECODED_BYTES);
+            decode_budget::check(&bytes, budget).map_err(|_| {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload would decode into far more memory than its size explains",
+                )
+            })?;
             Payload::decode(bytes.as_slice()).map_err(|_| {
                 (
                     StatusCode::BAD_REQUEST,

@@ -32,7 +32,12 @@ pub enum Queue {
 impl Queue {
     /// `spec` is the `--queue` value: empty or `sqlite` for `DATA/queue.sqlite3`, or a
     /// `nats://` URL (with `stream` naming the JetStream stream).
-    pub async fn open(spec: &str, data_dir: &Path, stream: &str) -> Result<Self> {
+    pub async fn open(
+        spec: &str,
+        data_dir: &Path,
+        stream: &str,
+        clock: crate::clock::SharedClock,
+    ) -> Result<Self> {
         if spec.starts_with("nats://") {
             Ok(Queue::Nats(Arc::new(
                 nats::NatsQueue::connect(spec, stream).await?,
@@ -40,7 +45,8 @@ impl Queue {
         } else {
             let data_dir = data_dir.to_path_buf();
             let queue =
-                tokio::task::spawn_blocking(move || sqlite::SqliteQueue::open(&data_dir)).await??;
+                tokio::task::spawn_blocking(move || sqlite::SqliteQueue::open(&data_dir, clock))
+                    .await??;
             Ok(Queue::Sqlite(Arc::new(queue)))
         }
     }

@@ -1,30 +1,27 @@
 //! The embedded queue: rows in `DATA/queue.sqlite3`. A delivery is leased for a while instead
 //! of deleted, so a processor that dies mid-payload gets it back when the lease runs out.
+//! Lease times come from the injected clock.
 
 use super::{Delivery, Handle};
+use crate::clock::SharedClock;
 use crate::store::sqlite::open_connection;
 use anyhow::{anyhow, Result};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::Notify;
 
-const LEASE_SECS: i64 = 120;
+/// How long a delivery stays with the processor that took it before it is handed out again.
+pub const LEASE_SECS: i64 = 120;
 
 pub struct SqliteQueue {
     conn: Mutex<rusqlite::Connection>,
     wake: Notify,
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    clock: SharedClock,
 }
 
 impl SqliteQueue {
-    pub fn open(data_dir: &Path) -> Result<Self> {
+    pub fn open(data_dir: &Path, clock: SharedClock) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| anyhow!("cannot create --data directory {}: {e}", data_dir.display()))?;
         let conn = open_connection(&data_dir.join("queue.sqlite3"))?;
@@ -35,6 +32,7 @@ impl SqliteQueue {
         Ok(Self {
             conn: Mutex::new(conn),
             wake: Notify::new(),
+            clock,
         })
     }
 
@@ -45,7 +43,7 @@ impl SqliteQueue {
     pub fn enqueue(&self, app_id: i64, body: &[u8]) -> Result<()> {
         self.conn()?.execute(
             "INSERT INTO queue (app_id, body, enqueued_at) VALUES (?1, ?2, ?3)",
-            rusqlite::params![app_id, body, now()],
+            rusqlite::params![app_id, body, self.clock.now_unix()],
         )?;
         self.wake.notify_one();
         Ok(())
@@ -54,7 +52,7 @@ impl SqliteQueue {
     fn lease(&self, max: usize) -> Result<Vec<Delivery>> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
-        let now = now();
+        let now = self.clock.now_unix();
         let mut out = Vec::new();
         {
             let mut select = tx.prepare_cached(

@@ -19,6 +19,8 @@ pub struct NewTrigger {
     /// Metric name for `gauge`/`host` triggers.
     pub name: String,
     pub hostname: String,
+    /// `KEY=VALUE`: only the series with this tag (gauge and host triggers), e.g. `state=used`.
+    pub tag: String,
     pub above: f64,
     /// Consecutive OK minutes before an open alert closes.
     pub close_after: i64,
@@ -107,11 +109,17 @@ impl Store {
                 t.metric
             ));
         }
+        if !t.tag.is_empty() && !t.tag.contains('=') {
+            return Err(anyhow!(
+                "--tag {}: write it as KEY=VALUE, e.g. state=used",
+                t.tag
+            ));
+        }
         let mut id = 0;
         self.db.transaction(&mut |tx| {
             let rows = tx.query(
-                "INSERT INTO triggers (app_id, metric, namespace, action, name, hostname, above, close_after, last_evaluated, ok_streak, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, ?9) RETURNING id",
+                "INSERT INTO triggers (app_id, metric, namespace, action, name, hostname, above, close_after, last_evaluated, ok_streak, created_at, tag)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, ?9, ?10) RETURNING id",
                 &[
                     app_id.into(),
                     (&t.metric).into(),
@@ -122,6 +130,7 @@ impl Store {
                     t.above.into(),
                     t.close_after.max(1).into(),
                     now.into(),
+                    (&t.tag).into(),
                 ],
             )?;
             id = rows.first().ok_or_else(|| anyhow!("insert returned no id"))?.i64(0)?;

@@ -5,9 +5,10 @@
 use super::db::{Db, Dialect, Value};
 use anyhow::Result;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE apps (id {id}, name TEXT NOT NULL UNIQUE, api_key TEXT NOT NULL UNIQUE,
   created_at BIGINT NOT NULL, last_data_at BIGINT NOT NULL DEFAULT 0);
 CREATE TABLE processed_payloads (app_id BIGINT NOT NULL, payload_id TEXT NOT NULL,
@@ -68,7 +69,13 @@ CREATE TABLE outbox (id {id}, app_id BIGINT NOT NULL, notifier_id BIGINT NOT NUL
   next_attempt_at BIGINT NOT NULL, created_at BIGINT NOT NULL);
 CREATE INDEX outbox_pending ON outbox (state, next_attempt_at);
 "#,
-)];
+    ),
+    (
+        2,
+        // Gauge and host triggers can pick one tag set, e.g. `state=used` of `memory`.
+        "ALTER TABLE triggers ADD COLUMN tag TEXT NOT NULL DEFAULT ''",
+    ),
+];
 
 fn render(sql: &str, dialect: Dialect) -> String {
     let (id, float, blob) = match dialect {

@@ -5,7 +5,8 @@
 use super::db::{Db, Dialect, Row, Tx, Value};
 use anyhow::{anyhow, Context, Result};
 use postgres::types::{ToSql, Type};
-use postgres::{Client, NoTls};
+use postgres::{Client, GenericClient, NoTls, Statement};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 pub struct PostgresDb {
@@ -15,15 +16,42 @@ pub struct PostgresDb {
 
 /// A client whose drop is safe inside a tokio runtime: `postgres::Client` blocks on its own
 /// runtime when dropped, which panics on an async thread, so there it is dropped on a thread
-/// of its own.
-struct OwnedClient(Option<Client>);
+/// of its own. It keeps its prepared statements by SQL text: executing a cached statement is
+/// one round trip instead of two (parse, then execute), which halves the processor's time.
+struct OwnedClient(Option<Client>, HashMap<String, Statement>);
+
+/// Distinct statements kept per connection; past this the cache starts over.
+const MAX_STATEMENTS: usize = 512;
 
 impl OwnedClient {
-    fn get(&mut self) -> Result<&mut Client> {
-        self.0
-            .as_mut()
-            .ok_or_else(|| anyhow!("PostgreSQL client already closed"))
+    fn new(client: Client) -> Self {
+        Self(Some(client), HashMap::new())
     }
+
+    fn get(&mut self) -> Result<(&mut Client, &mut HashMap<String, Statement>)> {
+        let client = self
+            .0
+            .as_mut()
+            .ok_or_else(|| anyhow!("PostgreSQL client already closed"))?;
+        Ok((client, &mut self.1))
+    }
+}
+
+/// The prepared form of `sql` (with `?N` placeholders), from the cache or prepared now.
+fn prepared<C: GenericClient>(
+    client: &mut C,
+    cache: &mut HashMap<String, Statement>,
+    sql: &str,
+) -> Result<Statement> {
+    if let Some(statement) = cache.get(sql) {
+        return Ok(statement.clone());
+    }
+    if cache.len() >= MAX_STATEMENTS {
+        cache.clear();
+    }
+    let statement = client.prepare(&to_pg_placeholders(sql))?;
+    cache.insert(sql.to_string(), statement.clone());
+    Ok(statement)
 }
 
 impl Drop for OwnedClient {
@@ -87,8 +115,8 @@ impl PostgresDb {
         let writer = connect(&url, schema.as_deref())?;
         let reader = connect(&url, schema.as_deref())?;
         Ok(Self {
-            writer: Mutex::new(OwnedClient(Some(writer))),
-            reader: Mutex::new(OwnedClient(Some(reader))),
+            writer: Mutex::new(OwnedClient::new(writer)),
+            reader: Mutex::new(OwnedClient::new(reader)),
         })
     }
 }
@@ -158,18 +186,23 @@ fn refs(params: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p.as_ref()).collect()
 }
 
-struct PgTx<'a, 'b>(&'a mut postgres::Transaction<'b>);
+struct PgTx<'a, 'b>(
+    &'a mut postgres::Transaction<'b>,
+    &'a mut HashMap<String, Statement>,
+);
 
 impl Tx for PgTx<'_, '_> {
     fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let owned = to_params(params);
-        Ok(self.0.execute(&to_pg_placeholders(sql), &refs(&owned))?)
+        let statement = prepared(self.0, self.1, sql)?;
+        Ok(self.0.execute(&statement, &refs(&owned))?)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let owned = to_params(params);
+        let statement = prepared(self.0, self.1, sql)?;
         self.0
-            .query(&to_pg_placeholders(sql), &refs(&owned))?
+            .query(&statement, &refs(&owned))?
             .iter()
             .map(decode)
             .collect()
@@ -197,8 +230,9 @@ impl Db for PostgresDb {
             .writer
             .lock()
             .map_err(|_| anyhow!("PostgreSQL writer lock poisoned"))?;
-        let mut tx = guard.get()?.transaction()?;
-        work(&mut PgTx(&mut tx))?;
+        let (client, statements) = guard.get()?;
+        let mut tx = client.transaction()?;
+        work(&mut PgTx(&mut tx, statements))?;
         tx.commit()?;
         Ok(())
     }
@@ -209,9 +243,10 @@ impl Db for PostgresDb {
             .lock()
             .map_err(|_| anyhow!("PostgreSQL reader lock poisoned"))?;
         let owned = to_params(params);
-        guard
-            .get()?
-            .query(&to_pg_placeholders(sql), &refs(&owned))?
+        let (client, statements) = guard.get()?;
+        let statement = prepared(client, statements, sql)?;
+        client
+            .query(&statement, &refs(&owned))?
             .iter()
             .map(decode)
             .collect()

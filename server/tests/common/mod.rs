@@ -2,6 +2,8 @@
 //! server on a random port, polling.
 #![allow(dead_code)]
 
+pub mod png;
+
 use appsignal_proto::histogram;
 use appsignal_proto::v1::{
     ActionMinute, ErrorInfo, Event, EventMinute, Histogram, MetricKind, MetricMinute, MetricSource,
@@ -200,6 +202,7 @@ pub fn config(data: &Path, clock: SharedClock) -> ServerConfig {
         max_body_bytes: 10 * 1024 * 1024,
         max_payload_bytes: 50 * 1024 * 1024,
         read_timeout: 30,
+        header_timeout: 10,
         job_interval_ms: 50,
         smtp: String::new(),
         smtp_from: "test@localhost".into(),

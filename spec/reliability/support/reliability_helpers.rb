@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "English"
+require "digest"
 require "json"
 require "open3"
 require "tmpdir"
@@ -9,6 +10,13 @@ require "tmpdir"
 # inspection (agents per working dir, zombies) and the figure each scenario prints.
 module ReliabilityHelpers
   FIXTURES = File.expand_path("../fixtures", __dir__)
+  # Scenario constants (here: constants in an RSpec block leak into the top level).
+  AGENT_KILL_RATE = 1_000
+  SPOOL_MAX_BYTES = 20 * 1024 * 1024
+  SPOOL_MAX_FILES = 100
+  SMALL_DISK = 64 * 1024
+  FORKING_WORKERS = 8
+  SNAPSHOT = {} # rubocop:disable Style/MutableConstant
   RESULTS_PATH = ENV.fetch("RELIABILITY_RESULTS", File.join(Dir.tmpdir, "appsignal-reliability-results.txt"))
 
   module_function
@@ -27,15 +35,53 @@ module ReliabilityHelpers
   def figure(scenario, text)
     line = "[reliability] #{scenario}: #{text}"
     puts line
-    File.open(RESULTS_PATH, "a") { |f| f.puts("#{Time.now.utc.strftime("%H:%M:%S")} #{full? ? "full " : "short"} #{line}") }
+    File.open(RESULTS_PATH, "a") do |f|
+      f.puts("#{Time.now.utc.strftime("%H:%M:%S")} #{full? ? "full " : "short"} #{line}")
+    end
   end
 
-  # Starts the paced `Appsignal.monitor` loop (fixtures/load_loop.rb) in a child.
-  def spawn_loop(env, rate:, seconds:, action:, result:, log:)
+  # The extension and agent the app processes of these specs run: private copies
+  # taken once per run. `rake compile` rewrites lib/appsignal_extension.so in place,
+  # and a process that has the old one mapped dies of SIGBUS; on a machine where the
+  # tree is rebuilt while the suite runs, that would be a false failure.
+  def binaries
+    SNAPSHOT[:env] ||= snapshot_binaries
+  end
+
+  def snapshot_binaries
+    so = $LOADED_FEATURES.find { |f| f.end_with?("appsignal_extension.so") } ||
+         raise("the extension is not loaded: run `rake compile`")
+    dir = Dir.mktmpdir("rel-bin")
+    at_exit { FileUtils.rm_rf(dir) }
+    { "APPSIGNAL_EXTENSION_PATH" => stable_copy(so, dir), "APPSIGNAL_AGENT_PATH" => stable_copy(SpecPaths.agent, dir) }
+  end
+
+  # Copies until the copy matches the source read again (not caught mid-rewrite).
+  def stable_copy(source, dir)
+    target = File.join(dir, File.basename(source))
+    5.times do
+      FileUtils.cp(source, target)
+      return target if Digest::SHA256.file(source) == Digest::SHA256.file(target)
+
+      sleep 1
+    end
+    raise "#{source} kept changing while it was copied"
+  end
+
+  # The env of an app process: the receiver, the working dir, the snapshot binaries.
+  def app_env(receiver, working_dir, extra = {})
+    appsignal_env(receiver, working_dir, binaries.merge(extra))
+  end
+
+  # Starts the paced `Appsignal.monitor` loop (fixtures/load_loop.rb) in a child that
+  # writes `result.json` and `loop.log` in `out_dir`.
+  def spawn_loop(env, out_dir, rate:, seconds:, action:)
     loop_env = SpecPaths.ruby_env.merge(env).merge(
-      "LOOP_RATE" => rate.to_s, "LOOP_SECONDS" => seconds.to_s, "LOOP_ACTION" => action, "RESULT_PATH" => result
+      "LOOP_RATE" => rate.to_s, "LOOP_SECONDS" => seconds.to_s, "LOOP_ACTION" => action,
+      "RESULT_PATH" => File.join(out_dir, "result.json")
     )
-    Process.spawn(loop_env, RbConfig.ruby, File.join(FIXTURES, "load_loop.rb"), out: log, err: %i[child out])
+    Process.spawn(loop_env, RbConfig.ruby, File.join(FIXTURES, "load_loop.rb"),
+                  out: File.join(out_dir, "loop.log"), err: %i[child out])
   end
 
   def wait_child(pid, timeout)
@@ -85,12 +131,22 @@ module ReliabilityHelpers
     end
   end
 
-  # Zombies anywhere that are appsignal agents or children of the given pids.
-  def agent_or_app_zombies(parent_pids)
-    out, = Open3.capture2("ps", "-eo", "pid=,ppid=,stat=,comm=")
-    out.lines.select do |line|
-      _pid, ppid, stat, comm = line.split
-      stat.start_with?("Z") && (comm.to_s.start_with?("appsignal") || parent_pids.include?(ppid.to_i))
+  # Zombies that are children of `parent_pids` (the app must reap what it starts, such
+  # as the agent's `--daemonize` parent) or are one of `own_pids` (agents this spec
+  # killed), still there after `grace` seconds. A killed daemon is an orphan that
+  # init reaps; some inits (this CI's) reap only every few seconds, which is theirs,
+  # not a leak, while a zombie that stays is ours.
+  def lingering_zombies(parent_pids, own_pids, grace: 5)
+    deadline = Time.now + grace
+    loop do
+      out, = Open3.capture2("ps", "-eo", "pid=,ppid=,stat=,comm=")
+      found = out.lines.select do |line|
+        pid, ppid, stat, = line.split
+        stat.start_with?("Z") && (parent_pids.include?(ppid.to_i) || own_pids.include?(pid.to_i))
+      end
+      return found if found.empty? || Time.now > deadline
+
+      sleep 0.2
     end
   end
 

@@ -25,7 +25,9 @@ const MAX_FAILED_LAUNCHES: u32 = 3;
 pub enum AgentStatus {
     /// A live agent owns the lock for this exact configuration and version.
     Running,
-    /// None runs; a start was just attempted (or was attempted recently).
+    /// None runs; this call just started one.
+    Launched,
+    /// None runs; a start was attempted recently (the spacing holds the next one).
     Starting,
     /// Starting failed repeatedly, or no agent binary: do not try again.
     GaveUp,
@@ -38,6 +40,8 @@ pub struct AgentLauncher {
     launches_without_agent: u32,
     /// The agent started by `last_launch` (or found at start) was seen running.
     seen_running: bool,
+    /// `last_launch` in Unix seconds, to compare with a lock's `started_at`.
+    last_launch_unix: u64,
 }
 
 impl AgentLauncher {
@@ -49,14 +53,24 @@ impl AgentLauncher {
             last_launch: None,
             launches_without_agent: 0,
             seen_running: false,
+            last_launch_unix: 0,
         }
     }
 
     pub fn ensure_running(&mut self) -> AgentStatus {
-        if self.running_agent_matches() {
-            self.launches_without_agent = 0;
-            self.seen_running = true;
-            return AgentStatus::Running;
+        if let Some(lock) = self.our_lock() {
+            // A dead agent whose lock is newer than our last launch came from that
+            // launch (or another process's): it ran, so the launch did not fail, even
+            // if the worker never got to connect to it before it died.
+            let started_since_launch =
+                self.last_launch.is_some() && lock.started_at >= self.last_launch_unix;
+            if pid_alive(lock.pid) || started_since_launch {
+                self.launches_without_agent = 0;
+                self.seen_running = true;
+            }
+            if pid_alive(lock.pid) {
+                return AgentStatus::Running;
+            }
         }
         if self.launches_without_agent >= MAX_FAILED_LAUNCHES {
             return AgentStatus::GaveUp;
@@ -73,6 +87,7 @@ impl AgentLauncher {
             return AgentStatus::Starting;
         };
         self.last_launch = Some(Instant::now());
+        self.last_launch_unix = unix_now();
         self.launches_without_agent += 1;
         self.seen_running = false;
         self.launch(&agent_path);
@@ -86,18 +101,26 @@ impl AgentLauncher {
                 ),
             );
         }
-        AgentStatus::Starting
+        AgentStatus::Launched
+    }
+
+    /// The worker connected to the agent's socket. An agent that was up by the time
+    /// its launch returned is connected to without another `ensure_running`, so this
+    /// is where the launcher learns the agent ran: without it, the agent's death was
+    /// treated as a failed start and its replacement waited for `LAUNCH_SPACING`.
+    pub fn connected(&mut self) {
+        self.seen_running = true;
+        self.launches_without_agent = 0;
     }
 
     fn running_agent_matches(&self) -> bool {
-        match read_lock(&self.config.lock_path()) {
-            Some(lock) => {
-                lock.version == AGENT_VERSION
-                    && lock.config == self.fingerprint
-                    && pid_alive(lock.pid)
-            }
-            None => false,
-        }
+        self.our_lock().is_some_and(|lock| pid_alive(lock.pid))
+    }
+
+    /// The lock, when it is for this exact configuration and version.
+    fn our_lock(&self) -> Option<AgentLock> {
+        read_lock(&self.config.lock_path())
+            .filter(|lock| lock.version == AGENT_VERSION && lock.config == self.fingerprint)
     }
 
     fn launch(&self, agent_path: &Path) {
@@ -148,6 +171,12 @@ impl AgentLauncher {
     }
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn read_lock(path: &Path) -> Option<AgentLock> {
     let file = OpenOptions::new()
         .read(true)
@@ -159,16 +188,36 @@ fn read_lock(path: &Path) -> Option<AgentLock> {
     AgentLock::parse(&text)
 }
 
+/// The agent process runs: signal 0 reaches it and it is not a zombie. A killed
+/// agent is an orphan of init; where init reaps lazily (a container's pid 1, a
+/// minimal init that reaps every few seconds) it stays a zombie that signal 0 still
+/// reaches, and counting it as alive delayed its replacement by seconds.
 fn pid_alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+    if pid <= 0 {
+        return false;
+    }
+    let signalled = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
         Ok(()) => true,
         // Alive, but another user's (a shared working directory): still an agent.
         Err(nix::errno::Errno::EPERM) => true,
         Err(_) => false,
-    }
+    };
+    signalled && !is_zombie(pid)
+}
+
+/// State `Z` or `X` in `/proc/{pid}/stat`; unreadable (no /proc, `hidepid`) is not
+/// a zombie, leaving the answer to signal 0.
+fn is_zombie(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ...": comm may hold spaces and parentheses.
+    stat.rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X")
 }
 
 #[cfg(test)]
@@ -242,7 +291,7 @@ mod tests {
         let mut launcher = AgentLauncher::new(config(dir.path(), Some("/bin/false".into())));
         for _ in 0..MAX_FAILED_LAUNCHES {
             launcher.last_launch = None; // skip the spacing, not the counting
-            assert_eq!(launcher.ensure_running(), AgentStatus::Starting);
+            assert_eq!(launcher.ensure_running(), AgentStatus::Launched);
         }
         assert_eq!(launcher.ensure_running(), AgentStatus::GaveUp);
     }
@@ -263,12 +312,12 @@ mod tests {
         };
         let mut launcher = AgentLauncher::new(cfg.clone());
         std::fs::write(cfg.lock_path(), dead.render()).unwrap();
-        assert_eq!(launcher.ensure_running(), AgentStatus::Starting); // launches
+        assert_eq!(launcher.ensure_running(), AgentStatus::Launched);
         std::fs::write(cfg.lock_path(), live.render()).unwrap();
         assert_eq!(launcher.ensure_running(), AgentStatus::Running);
         std::fs::write(cfg.lock_path(), dead.render()).unwrap(); // killed
         launcher.last_launch = Some(Instant::now() - Duration::from_millis(1100));
-        assert_eq!(launcher.ensure_running(), AgentStatus::Starting);
+        assert_eq!(launcher.ensure_running(), AgentStatus::Launched);
         assert!(
             launcher.last_launch.unwrap().elapsed() < Duration::from_millis(500),
             "relaunched at once"
@@ -281,6 +330,38 @@ mod tests {
             launcher.last_launch, before,
             "no relaunch before LAUNCH_SPACING when the agent never ran"
         );
+    }
+
+    #[test]
+    fn an_agent_connected_to_at_once_after_its_launch_is_replaced_after_one_second() {
+        // The agent was up before `launch` returned: the worker connected without
+        // asking the launcher again. Its death is not a failed start.
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), Some("/bin/true".into()));
+        let mut launcher = AgentLauncher::new(cfg);
+        assert_eq!(launcher.ensure_running(), AgentStatus::Launched);
+        launcher.connected();
+        launcher.last_launch = Some(Instant::now() - Duration::from_millis(1100));
+        assert_eq!(launcher.ensure_running(), AgentStatus::Launched);
+    }
+
+    #[test]
+    fn an_agent_that_started_after_the_launch_and_died_unseen_is_replaced_after_one_second() {
+        // The worker never connected to it (it died first, or the worker was busy):
+        // its lock, newer than the launch, is the evidence that the launch worked.
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), Some("/bin/true".into()));
+        let mut launcher = AgentLauncher::new(cfg.clone());
+        assert_eq!(launcher.ensure_running(), AgentStatus::Launched);
+        let dead_but_newer = AgentLock {
+            pid: 0x7fff_fff0,
+            version: AGENT_VERSION.into(),
+            config: cfg.fingerprint(),
+            started_at: unix_now(),
+        };
+        std::fs::write(cfg.lock_path(), dead_but_newer.render()).unwrap();
+        launcher.last_launch = Some(Instant::now() - Duration::from_millis(1100));
+        assert_eq!(launcher.ensure_running(), AgentStatus::Launched);
     }
 
     #[test]
@@ -300,5 +381,35 @@ mod tests {
             AgentLauncher::new(cfg).ensure_running(),
             AgentStatus::Starting
         );
+    }
+
+    #[test]
+    fn a_zombie_agent_is_dead_and_replaced() {
+        // A SIGKILLed agent stays a zombie until init reaps it, which some inits do
+        // only every few seconds; signal 0 still reaches it.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !is_zombie(pid as i32) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(is_zombie(pid as i32), "child {pid} never became a zombie");
+        assert!(!pid_alive(pid));
+        assert!(pid_alive(std::process::id()));
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), Some("/bin/true".into()));
+        let zombie = AgentLock {
+            pid,
+            version: AGENT_VERSION.into(),
+            config: cfg.fingerprint(),
+            started_at: 0,
+        };
+        std::fs::write(cfg.lock_path(), zombie.render()).unwrap();
+        assert_eq!(
+            AgentLauncher::new(cfg).ensure_running(),
+            AgentStatus::Launched
+        );
+        child.wait().unwrap();
     }
 }

@@ -6,9 +6,10 @@ use super::connection::{Connection, Outcome, QueuedFrame};
 use super::Counters;
 use crate::config::ReporterConfig;
 use crate::sql::{self, Dialect};
-use appsignal_proto::frame::encode_frame;
+use appsignal_proto::frame::{encode_frame, MAX_FRAME_LEN};
 use appsignal_proto::v1::{self, BodyFormat, ClientBatch, ClientHealth, ClientHello};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use prost::Message as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,12 @@ const BATCH_WINDOW: Duration = Duration::from_millis(50);
 /// Items per frame: enough to amortise the write, small enough to stay far below
 /// the frame size limit for ordinary transactions.
 const MAX_BATCH: usize = 256;
+/// A frame is sealed before it passes this size, far below [`MAX_FRAME_LEN`]; at
+/// this size no honest frame nears the agent's decode budget either
+/// (`appsignal_proto::decode_budget`).
+const FRAME_BYTES_TARGET: usize = 1024 * 1024;
+/// One transaction larger than this loses its last events (counted as dropped).
+const MAX_TRANSACTION_BYTES: usize = MAX_FRAME_LEN / 2;
 const HEALTH_EVERY: Duration = Duration::from_secs(10);
 /// How long a flush (Appsignal.stop, at exit) keeps trying to reach the agent.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(2);
@@ -36,6 +43,8 @@ struct Worker {
     counters: Arc<Counters>,
     connection: Connection,
     pending: ClientBatch,
+    /// Encoded bytes of what is pending.
+    pending_bytes: usize,
     pending_since: Option<Instant>,
     last_health: Instant,
     scratch: String,
@@ -82,6 +91,7 @@ impl Worker {
             config,
             counters,
             pending: ClientBatch::default(),
+            pending_bytes: 0,
             pending_since: None,
             last_health: Instant::now(),
             scratch: String::new(),
@@ -100,12 +110,17 @@ impl Worker {
                     transaction.id = crate::ids::new_id();
                 }
                 self.obfuscate_sql(&mut transaction);
+                let bytes = fit_in_a_frame(&mut transaction);
                 self.counters
                     .events_truncated
                     .fetch_add(u64::from(transaction.events_dropped), Ordering::Relaxed);
+                self.make_room(bytes);
                 self.pending.transactions.push(*transaction);
             }
-            Message::Metric(metric) => self.pending.metrics.push(metric),
+            Message::Metric(metric) => {
+                self.make_room(metric.encoded_len());
+                self.pending.metrics.push(metric);
+            }
             Message::Flush(ack) => {
                 self.flush_all();
                 let _ = ack.send(());
@@ -118,6 +133,15 @@ impl Worker {
         }
         self.pending_since.get_or_insert_with(Instant::now);
         None
+    }
+
+    /// Seals what is pending first when adding an item of this size would take the
+    /// frame past its target size.
+    fn make_room(&mut self, bytes: usize) {
+        if self.pending_bytes + bytes > FRAME_BYTES_TARGET && self.pending_items() > 0 {
+            self.seal_pending();
+        }
+        self.pending_bytes += bytes;
     }
 
     /// SQL literals never leave the process: bodies marked SQL are rewritten here,
@@ -157,6 +181,7 @@ impl Worker {
         }
         let batch = std::mem::take(&mut self.pending);
         self.pending_since = None;
+        self.pending_bytes = 0;
         let transactions = batch.transactions.len() as u64;
         let mut bytes = Vec::with_capacity(batch.transactions.len() * 512 + 64);
         encode_frame(&batch, &mut bytes);
@@ -237,6 +262,25 @@ impl Worker {
 }
 
 /// Which SQL dialect an event's body is in, from the event name the integration used.
+/// Drops a transaction's last events until it encodes within
+/// [`MAX_TRANSACTION_BYTES`] (2,000 events with 10 KB bodies would not); returns its
+/// encoded size.
+fn fit_in_a_frame(transaction: &mut v1::Transaction) -> usize {
+    let mut len = transaction.encoded_len();
+    while len > MAX_TRANSACTION_BYTES && !transaction.events.is_empty() {
+        let events = transaction.events.len();
+        // Keep the share of events that fits, with some slack for the rest.
+        let keep = events * (MAX_TRANSACTION_BYTES / 2) / len;
+        let keep = keep.min(events - 1);
+        transaction.events.truncate(keep);
+        transaction.events_dropped = transaction
+            .events_dropped
+            .saturating_add(u32::try_from(events - keep).unwrap_or(u32::MAX));
+        len = transaction.encoded_len();
+    }
+    len
+}
+
 fn dialect_for(event_name: &str) -> Dialect {
     if event_name.contains("postgres") || event_name.contains("pg") {
         Dialect::Postgres
@@ -244,5 +288,47 @@ fn dialect_for(event_name: &str) -> Dialect {
         Dialect::MySql
     } else {
         Dialect::Generic
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transaction_with_events(events: usize, body_bytes: usize) -> v1::Transaction {
+        let event = v1::Event {
+            name: "sql.active_record".into(),
+            body: "x".repeat(body_bytes),
+            ..Default::default()
+        };
+        v1::Transaction {
+            action: "Big#load".into(),
+            events: vec![event; events],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_oversized_transaction_loses_its_last_events_and_counts_them() {
+        let mut transaction = transaction_with_events(2_000, 10_000);
+        let len = fit_in_a_frame(&mut transaction);
+        assert!(len <= MAX_TRANSACTION_BYTES, "{len} bytes");
+        assert!(
+            transaction.events.len() > 100,
+            "kept {}",
+            transaction.events.len()
+        );
+        assert_eq!(
+            transaction.events.len() + transaction.events_dropped as usize,
+            2_000
+        );
+    }
+
+    #[test]
+    fn an_ordinary_transaction_is_left_alone() {
+        let mut transaction = transaction_with_events(30, 200);
+        let before = transaction.clone();
+        assert_eq!(fit_in_a_frame(&mut transaction), before.encoded_len());
+        assert_eq!(transaction, before);
     }
 }

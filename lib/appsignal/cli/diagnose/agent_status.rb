@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "socket"
 require "appsignal/cli/command"
 
 module Appsignal
@@ -37,18 +38,33 @@ module Appsignal
                                  endpoint: @config[:push_api_endpoint].to_s, working_dir: @working_dir)
         end
 
+        def socket_path
+          File.join(@working_dir, "agent.socket")
+        end
+
         def report
+          socket = { socket_path: socket_path }.merge(socket_status)
           lock = read_lock
-          return { lock_path: lock_path, lock: nil, running: false, serves_this_config: false } unless lock
+          unless lock
+            return { lock_path: lock_path, lock: nil, running: false, serves_this_config: false }.merge(socket)
+          end
 
           pid = lock["pid"].to_i
           running = pid.positive? && alive?(pid)
           { lock_path: lock_path, lock: lock, pid: pid, running: running,
             serves_this_config: running && lock["config"] == expected_fingerprint,
-            expected_config: expected_fingerprint }
+            expected_config: expected_fingerprint }.merge(socket)
         end
 
         private
+
+        # Connecting is what the extension does: a socket file alone proves nothing.
+        def socket_status
+          UNIXSocket.new(socket_path).close
+          { socket_connectable: true }
+        rescue SystemCallError, IOError, ArgumentError => e
+          { socket_connectable: false, socket_error: "#{e.class}: #{e.message}" }
+        end
 
         def read_lock
           return nil unless File.file?(lock_path)
