@@ -55,12 +55,17 @@ module BenchEnv
     end
   end
 
-  # Stops the agent an app started in `dir` (its pid is in agent.lock).
+  # Stops the agent an app started in `dir` (its pid is in agent.lock) and waits a
+  # moment for it to exit, so it does not write into `dir` after the caller removes it.
   def stop_agent_in(dir)
     lock = File.join(dir, "agent.lock")
     agent_pid = File.exist?(lock) && File.read(lock)[/^pid=(\d+)/, 1]
-    Process.kill("TERM", agent_pid.to_i) if agent_pid
-  rescue Errno::ESRCH
+    return unless agent_pid
+
+    Process.kill("TERM", agent_pid.to_i)
+    deadline = Time.now + 3
+    sleep 0.05 while Time.now < deadline && Process.kill(0, agent_pid.to_i)
+  rescue Errno::ESRCH, Errno::EPERM
     nil
   end
 end

@@ -49,6 +49,10 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     txn.define_method("id", method!(RbTransaction::id, 0))?;
     txn.define_method("error?", method!(RbTransaction::has_error, 0))?;
     txn.define_method("completed?", method!(RbTransaction::is_completed, 0))?;
+    txn.define_method(
+        "could_be_sampled?",
+        method!(RbTransaction::could_be_sampled, 0),
+    )?;
     txn.define_method("complete", method!(RbTransaction::complete, 0))?;
     Ok(())
 }

@@ -26,6 +26,7 @@ module Appsignal
       def respond_to_missing?(_name, _private = false) = true
 
       def complete = false
+      def could_be_sampled? = false
 
       def id = ""
     end

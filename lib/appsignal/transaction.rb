@@ -3,6 +3,7 @@
 require "appsignal/utils/data_sanitizer"
 require "appsignal/utils/backtrace_cleaner"
 require "appsignal/transaction/limits"
+require "appsignal/transaction/sample_data"
 
 module Appsignal
   # A request, job or `monitor` block. The current one lives in a fiber-local
@@ -21,6 +22,7 @@ module Appsignal
     ERRORS_LIMIT = 10
     CAUSES_LIMIT = 10
     include Limits
+    include SampleData
 
     class << self
       # Starts a transaction and makes it the current one.
@@ -60,6 +62,13 @@ module Appsignal
         lookup = allowed.to_h { |name| [name.to_s, true] }
         @header_lookup = [allowed, allowed.length, lookup]
         lookup
+      end
+
+      # OTLP export turns every transaction into a span with its attributes, so
+      # the sample-data shortcut in #complete is off when it is configured.
+      def write_all_sample_data?
+        @write_all_sample_data = !ENV.fetch("APPSIGNAL_OTLP_ENDPOINT", "").strip.empty? if @write_all_sample_data.nil?
+        @write_all_sample_data
       end
 
       # Completes the current transaction and clears it.
@@ -257,52 +266,6 @@ module Appsignal
       return false unless config
 
       config[:ignore_actions].include?(@action) || config[:ignore_namespaces].include?(@namespace)
-    end
-
-    def write_data
-      # Most transactions carry none of it: skip the config lookups. Every field
-      # written below must be in this list.
-      return unless @tags || @params || @session_data || @headers || @custom_data || cut_anything?
-
-      @tags&.each { |key, value| @ext.set_tag(key, value) }
-      write_cut_counts
-      write_params_and_session_data(Appsignal.config)
-      write_headers
-      @ext.set_data_json("custom_data", Utils::DataSanitizer.to_json(resolve(@custom_data))) if @custom_data
-    end
-
-    def write_params_and_session_data(config)
-      if @params && (!config || config[:send_params])
-        @ext.set_data_json("params", Utils::DataSanitizer.to_json(resolve(@params), param_filters))
-      end
-      return unless @session_data && (!config || config[:send_session_data])
-
-      filters = config ? config[:filter_session_data] : []
-      @ext.set_data_json("session_data", Utils::DataSanitizer.to_json(resolve(@session_data), filters))
-    end
-
-    def write_headers
-      return unless @headers
-
-      headers = resolve(@headers)
-      return unless headers.is_a?(Hash)
-
-      allowed = Appsignal.config ? Appsignal.config[:request_headers] : Config::DEFAULT_REQUEST_HEADERS
-      lookup = Transaction.header_lookup(allowed)
-      filters = nil # built only for a value with a query string (REQUEST_URI): most requests have none
-      headers.each do |key, value|
-        name = key.to_s
-        next unless lookup.key?(name)
-
-        value = value.to_s
-        value = Utils::DataSanitizer.filter_query_string(value, filters ||= param_filters) if value.include?("?")
-        @ext.set_header(name, value)
-      end
-    end
-
-    def param_filters
-      filters = Appsignal.config ? Appsignal.config[:filter_parameters].dup : []
-      filters.concat(Appsignal.extra_parameter_filters)
     end
 
     def send_copy_with(error, block)

@@ -3,6 +3,7 @@
 //!
 //! - [`transaction`]: the per-request record, one flat Vec of events pushed as they finish.
 //! - [`reporter`]: the bounded channel, the worker thread and the socket to the agent.
+//! - [`sample_gate`]: whether a finished transaction's sample data is worth writing.
 //! - [`sql`]: obfuscation of SQL bodies, run on the worker thread before anything is written.
 
 pub mod config;
@@ -10,5 +11,6 @@ pub mod ids;
 pub mod limits;
 pub mod log;
 pub mod reporter;
+pub mod sample_gate;
 pub mod sql;
 pub mod transaction;

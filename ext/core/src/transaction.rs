@@ -4,6 +4,7 @@
 
 use crate::ids;
 use crate::limits::{self, truncate_in_place};
+use crate::sample_gate::SampleGate;
 use appsignal_proto::v1;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -78,6 +79,13 @@ impl Transaction {
 
     pub fn events(&self) -> &[v1::Event] {
         &self.record.events
+    }
+
+    /// Whether the agent could keep this transaction, finished now, as a sample:
+    /// when not, its sample data need not be written (see [`crate::sample_gate`]).
+    pub fn could_be_sampled(&self, gate: &SampleGate, now: Instant) -> bool {
+        let duration_ns = now.saturating_duration_since(self.started).as_nanos() as u64;
+        self.has_error() || gate.admit(self.namespace(), self.action(), duration_ns, now)
     }
 
     fn elapsed_ns(&self) -> u64 {

@@ -3,9 +3,11 @@
 
 use super::guard::guarded;
 use appsignal_ext_core::reporter;
+use appsignal_ext_core::sample_gate::SampleGate;
 use appsignal_ext_core::transaction::{BodyFormat, ErrorReport, Transaction};
 use magnus::{Error, RString};
 use std::cell::RefCell;
+use std::time::Instant;
 
 #[magnus::wrap(class = "Appsignal::Extension::Transaction", free_immediately, size)]
 pub struct RbTransaction {
@@ -191,6 +193,11 @@ impl RbTransaction {
 
     pub fn has_error(&self) -> bool {
         self.with(|t| t.has_error())
+    }
+
+    /// False when the agent would drop this transaction's sample data anyway.
+    pub fn could_be_sampled(&self) -> bool {
+        self.with(|t| t.could_be_sampled(SampleGate::global(), Instant::now()))
     }
 
     pub fn is_completed(&self) -> bool {
