@@ -52,37 +52,7 @@ pub fn read(path: &Path) -> LockRead {
     }
 }
 
-/// A process runs: signal 0 succeeds (or fails only for lack of permission) and it
-/// is not a zombie. A killed agent is an orphan whose parent is init, and an init
-/// that reaps lazily (a container's pid 1, a minimal init reaping every few
-/// seconds) leaves it a zombie that signal 0 still reaches: counting that as alive
-/// would keep a replacement from taking over until the zombie is reaped.
-pub fn pid_alive(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    if raw <= 0 {
-        return false;
-    }
-    let signalled = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None) {
-        Ok(()) => true,
-        Err(errno) => errno == nix::errno::Errno::EPERM,
-    };
-    signalled && !is_zombie(raw)
-}
-
-/// State `Z` (zombie) or `X` (dead) in `/proc/{pid}/stat`. Unreadable (no /proc,
-/// `hidepid`) counts as not a zombie: signal 0 has the last word then.
-fn is_zombie(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows
-    // the last ')'.
-    stat.rfind(')')
-        .and_then(|end| stat[end + 1..].split_whitespace().next())
-        .is_some_and(|state| state == "Z" || state == "X")
-}
+pub use appsignal_proto::agent_lock::pid_alive;
 
 /// A starting agent's decision about an existing lock.
 #[derive(Debug, PartialEq, Eq)]
@@ -232,30 +202,5 @@ mod tests {
         assert_eq!(check(&wd, 8), Watch::Replaced { by_pid: 7 });
         std::fs::remove_dir_all(&wd).unwrap();
         assert_eq!(check(&wd, 7), Watch::WorkingDirGone);
-    }
-
-    #[test]
-    fn our_own_pid_is_alive() {
-        assert!(pid_alive(std::process::id()));
-        assert!(!pid_alive(0));
-    }
-
-    #[test]
-    fn a_zombie_is_not_alive() {
-        // An exited child not yet reaped is what a SIGKILLed agent is until init reaps it.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !is_zombie(pid as i32) && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        assert!(is_zombie(pid as i32), "child {pid} never became a zombie");
-        assert!(
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok(),
-            "signal 0 still reaches a zombie"
-        );
-        assert!(!pid_alive(pid));
-        child.wait().unwrap();
-        assert!(!pid_alive(pid));
     }
 }

@@ -6,6 +6,7 @@
 //! symlink planted at its path cannot redirect writes, and every line is scrubbed of
 //! the push API key.
 
+use appsignal_proto::civil_time::{unix_now_secs, CivilTime};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -255,32 +256,9 @@ pub fn format_line(unix_secs: i64, pid: u32, level: Level, message: &str) -> Str
     )
 }
 
-fn unix_now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// UTC `YYYY-MM-DDTHH:MM:SSZ` without a date library (Howard Hinnant's civil_from_days).
+/// UTC `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn iso8601(unix_secs: i64) -> String {
-    let days = unix_secs.div_euclid(86_400);
-    let secs_of_day = unix_secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs_of_day / 3600,
-        secs_of_day / 60 % 60,
-        secs_of_day % 60
-    )
+    CivilTime::from_unix(unix_secs).iso8601()
 }
 
 #[cfg(test)]

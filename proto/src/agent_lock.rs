@@ -79,6 +79,37 @@ impl AgentLock {
     }
 }
 
+/// Whether the process a lock names is a live agent. Signal 0 answers for any
+/// process (EPERM: alive, another user's, as in a shared working directory), but a
+/// SIGKILLed agent stays a zombie until init reaps it, which some inits do only
+/// every few seconds: a zombie counts as dead, or a new agent would wait for it.
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    if raw <= 0 {
+        return false;
+    }
+    let signalled = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None) {
+        Ok(()) => true,
+        Err(errno) => errno == nix::errno::Errno::EPERM,
+    };
+    signalled && !is_zombie(raw)
+}
+
+/// State `Z` (zombie) or `X` (dead) in `/proc/{pid}/stat`. Unreadable (no /proc,
+/// `hidepid`) counts as not a zombie: signal 0 has the last word then.
+pub fn is_zombie(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows
+    // the last ')'.
+    stat.rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +150,26 @@ mod tests {
             ..base
         };
         assert_ne!(fp, shifted.fingerprint());
+    }
+
+    #[test]
+    fn our_own_pid_is_alive_and_a_zombie_is_not() {
+        assert!(pid_alive(std::process::id()));
+        assert!(!pid_alive(0));
+        // An exited child not yet reaped is what a SIGKILLed agent is until init reaps it.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !is_zombie(pid as i32) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(is_zombie(pid as i32), "child {pid} never became a zombie");
+        assert!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok(),
+            "signal 0 still reaches a zombie"
+        );
+        assert!(!pid_alive(pid));
+        child.wait().unwrap();
+        assert!(!pid_alive(pid));
     }
 }

@@ -8,6 +8,7 @@ pub mod v1 {
 }
 
 pub mod agent_lock;
+pub mod civil_time;
 pub mod decode_budget;
 pub mod frame;
 pub mod histogram;

@@ -4,7 +4,7 @@
 
 use crate::config::ReporterConfig;
 use crate::log::{self, Level};
-use appsignal_proto::agent_lock::AgentLock;
+use appsignal_proto::agent_lock::{pid_alive, AgentLock};
 use std::fs::OpenOptions;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -188,41 +188,10 @@ fn read_lock(path: &Path) -> Option<AgentLock> {
     AgentLock::parse(&text)
 }
 
-/// The agent process runs: signal 0 reaches it and it is not a zombie. A killed
-/// agent is an orphan of init; where init reaps lazily (a container's pid 1, a
-/// minimal init that reaps every few seconds) it stays a zombie that signal 0 still
-/// reaches, and counting it as alive delayed its replacement by seconds.
-fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    let signalled = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
-        Ok(()) => true,
-        // Alive, but another user's (a shared working directory): still an agent.
-        Err(nix::errno::Errno::EPERM) => true,
-        Err(_) => false,
-    };
-    signalled && !is_zombie(pid)
-}
-
-/// State `Z` or `X` in `/proc/{pid}/stat`; unreadable (no /proc, `hidepid`) is not
-/// a zombie, leaving the answer to signal 0.
-fn is_zombie(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // "pid (comm) S ...": comm may hold spaces and parentheses.
-    stat.rfind(')')
-        .and_then(|end| stat[end + 1..].split_whitespace().next())
-        .is_some_and(|state| state == "Z" || state == "X")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use appsignal_proto::agent_lock::is_zombie;
 
     fn config(dir: &Path, agent_path: Option<std::path::PathBuf>) -> ReporterConfig {
         ReporterConfig {
