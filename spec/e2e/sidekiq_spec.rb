@@ -44,8 +44,10 @@ RSpec.describe "a Sidekiq server process" do
     expect(sample["metadata"]).to include("queue" => @queue, "job_id" => jid)
     expect(sample_params(sample)).to eq(["alice", { "password" => "[FILTERED]", "sleep" => 0.2 }])
     expect(sample["queue_duration_ns"].to_i).to be > 0
-    redis = sample_events(sample).find { |e| e["name"] == "query.redis" }
-    expect(redis["body"]).to eq("set ? ? ? ?")
+    # A job that opens a pool connection first records its `select ?` (the db index).
+    redis = sample_events(sample).select { |e| e["name"] == "query.redis" }.map { |e| e["body"] }
+    expect(redis).to include("set ? ? ? ?")
+    expect(redis - ["set ? ? ? ?", "select ?"]).to be_empty
   end
 
   it "records a job's error, re-raises it so Sidekiq retries, and reports the retry" do
