@@ -21,6 +21,7 @@ use super::{metrics, spans};
 use crate::clock::SharedClock;
 use crate::log::{debug, error, info, warning};
 use crate::spool::{Entry, Limits, Spool};
+use crate::transmit::push::describe;
 
 pub const SPOOL_DIR: &str = "otlp";
 /// Requests sent per round, so a long backlog cannot stall a tick.
@@ -348,22 +349,6 @@ fn gzip(
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
     write(&mut encoder)?;
     encoder.finish()
-}
-
-/// The error and its causes, without the URL (it may carry credentials).
-fn describe(error: reqwest::Error) -> String {
-    let timed_out = error.is_timeout();
-    let error = error.without_url();
-    let mut text = format!("request failed: {error}");
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    if timed_out {
-        text.push_str(" (timed out)");
-    }
-    text
 }
 
 /// The spool directory must be a real directory: a symlink could send data anywhere.

@@ -79,8 +79,9 @@ impl PushClient {
 }
 
 /// The error and its causes ("connection refused", "timed out"), without the URL:
-/// reqwest's own message would carry the api_key.
-fn describe(error: reqwest::Error) -> String {
+/// reqwest's own message would carry the api_key (and an OTLP endpoint's URL may
+/// carry credentials).
+pub(crate) fn describe(error: reqwest::Error) -> String {
     let timed_out = error.is_timeout();
     let error = error.without_url();
     let mut text = format!("request failed: {error}");
