@@ -10,6 +10,7 @@
 mod aggregate;
 mod clock;
 mod config;
+mod crash_point;
 mod daemon;
 mod error;
 mod health;
@@ -118,6 +119,14 @@ fn run() -> i32 {
     }
     for warning in loaded.warnings {
         warning!("{warning}");
+    }
+    if let Some(point) = crash_point::unknown_point() {
+        log::fatal(&format!(
+            "{} names no crash point: {point:?} (known: {})",
+            crash_point::ENV,
+            crash_point::POINTS.join(", ")
+        ));
+        return 1;
     }
     if !config.has_destination() {
         log::fatal(&format!(
@@ -239,7 +248,6 @@ async fn serve(
         aggregator: Recorder::new(Aggregator::new(clock.clone()), spans, clock.clone()),
         journal: None,
     });
-    recover_journals(&working_dir.join("journal"), &pipeline, config.file_mode());
 
     let shutdown = Shutdown::new();
     let flush_now = Arc::new(Notify::new());
@@ -256,6 +264,12 @@ async fn serve(
         config.file_mode(),
         spool::Limits::default(),
         clock.clone(),
+    );
+    recover_journals(
+        &working_dir.join("journal"),
+        &pipeline,
+        &spool,
+        config.file_mode(),
     );
     let mut transmitter = transmit::Transmitter::new(
         pipeline.clone(),
@@ -343,25 +357,25 @@ async fn serve(
     result
 }
 
-/// Opens this agent's journal and replays those of agents that died before
-/// transmitting.
-fn recover_journals(dir: &Path, pipeline: &SharedPipeline, file_mode: u32) {
+/// Opens this agent's journal after taking over (and replaying) the segments of
+/// agents that died before transmitting them.
+fn recover_journals(dir: &Path, pipeline: &SharedPipeline, spool: &spool::Spool, file_mode: u32) {
     let pid = std::process::id();
-    // Read before opening ours: a journal with our pid is from an earlier process.
-    let orphans = journal::orphans(dir, |other| other != pid && lock::pid_alive(other));
-    let journal = match journal::Journal::open(dir, pid, file_mode) {
-        Ok(journal) => Some(journal),
-        Err(e) => {
-            warning!(
-                "cannot open the journal in {}: {e}; data is not crash-safe (check the permissions of the working directory)",
-                dir.display()
-            );
-            None
-        }
-    };
+    // Our own pid counts as dead here: a segment under it is from an earlier process.
+    let orphans = journal::orphans(
+        dir,
+        |other| other != pid && lock::pid_alive(other),
+        |tag| spool.holds(tag),
+    );
     let mut state = pipeline.lock();
-    state.journal = journal;
+    state.journal = Some(journal::Journal::new(dir, pid, file_mode));
     state.adopt(orphans);
+    if let Some(Err(e)) = state.journal.as_mut().map(journal::Journal::start) {
+        warning!(
+            "cannot open the journal in {}: {e}; data is not crash-safe (check the permissions of the working directory)",
+            dir.display()
+        );
+    }
 }
 
 async fn watch_signals(shutdown: Shutdown) {

@@ -9,7 +9,7 @@ use appsignal_proto::v1::{ClientBatch, ClientHealth, MetricMinute};
 use crate::aggregate::{Aggregator, Snapshot};
 use crate::clock::SharedClock;
 use crate::journal::{Journal, Orphan};
-use crate::log::{info, warning};
+use crate::log::{debug, info, warning};
 use crate::otlp::spans::{PendingSpans, SpanBuffer};
 
 pub struct Pipeline {
@@ -90,36 +90,48 @@ impl Recorder {
 }
 
 impl Pipeline {
-    /// Takes dead agents' journals in: their frames into the aggregator and into this
-    /// agent's journal (written before the orphan files are removed, so a crash in
-    /// between replays twice rather than never).
+    /// Takes dead agents' journal segments in: each becomes this agent's (one
+    /// rename) before its frames go into the aggregator, so a crash at any point
+    /// leaves it to be replayed once, by whoever comes next. Segments whose payload
+    /// is already in the spool are deleted.
     pub fn adopt(&mut self, orphans: Vec<Orphan>) {
-        if orphans.is_empty() {
-            return;
-        }
-        for orphan in &orphans {
-            if orphan.batches.is_empty() {
+        for orphan in orphans {
+            if orphan.committed {
+                debug!(
+                    "{} is already in a stored payload; removing it",
+                    orphan.path.display()
+                );
+                let _ = std::fs::remove_file(&orphan.path);
                 continue;
             }
+            if orphan.batches.is_empty() {
+                let _ = std::fs::remove_file(&orphan.path);
+                continue;
+            }
+            let taken = match self.journal.as_mut() {
+                Some(journal) => journal.take_over(&orphan.path),
+                // Without a journal of our own the data is applied and the file
+                // dropped: a crash now loses it, as it would lose our own frames.
+                None => std::fs::remove_file(&orphan.path),
+            };
+            match taken {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    warning!(
+                        "cannot take over the journal {} of agent {}: {e}; it is left for a later attempt",
+                        orphan.path.display(),
+                        orphan.pid
+                    );
+                    continue;
+                }
+            }
+            crate::crash_point::reached("adopt:after_take");
             info!(
                 "replaying {} frames from the journal of agent {}",
                 orphan.batches.len(),
                 orphan.pid
             );
-            if let Some(journal) = self.journal.as_mut() {
-                journal.append(&orphan.bytes);
-            }
-        }
-        if let Some(journal) = self.journal.as_mut() {
-            if let Err(e) = journal.write_buffered() {
-                warning!("cannot write the journal: {e}");
-            }
-        }
-        let own = self.journal.as_ref().map(|j| j.current_path());
-        for orphan in orphans {
-            if Some(&orphan.path) != own.as_ref() {
-                let _ = std::fs::remove_file(&orphan.path);
-            }
             for batch in orphan.batches {
                 self.aggregator.apply(batch);
             }

@@ -9,12 +9,6 @@ use appsignal_proto::v1::ClientBatch;
 use appsignal_testkit::{Mode, PushReceiver};
 use common::*;
 
-fn with(env: &[(String, String)], key: &str, value: &str) -> Vec<(String, String)> {
-    let mut env: Vec<_> = env.iter().filter(|(k, _)| k != key).cloned().collect();
-    env.push((key.to_string(), value.to_string()));
-    env
-}
-
 fn send_one(agent: &Agent, id: &str, action: &str) {
     let mut stream = agent.connect();
     send(

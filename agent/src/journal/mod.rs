@@ -1,10 +1,18 @@
-//! Crash safety: every accepted frame is appended (in its wire form) to
-//! `{working_dir}/journal/{pid}.journal` in batches, without an fsync per frame. At
-//! each transmission the file is rotated to `{pid}.flushing` and removed once the
-//! payload built from it is on disk in `payloads/`. A new agent replays the journals
-//! of agents that are no longer alive, so a SIGKILL loses at most the last batch
-//! (about 100 ms) of data. Journals are per pid so an agent being replaced, which
-//! still flushes its own data, is never replayed twice.
+//! Crash safety: every accepted frame is appended (in its wire form) to this
+//! agent's current segment, `{working_dir}/journal/{pid}.journal`, in batches
+//! without an fsync per frame, so a SIGKILL loses at most the last batch (about
+//! 100 ms) of data.
+//!
+//! Exactly once across crashes rests on two rules:
+//! - A segment has one owner at a time, named by the pid at the start of its file
+//!   name. A new agent takes a dead agent's segment over by renaming it to
+//!   `{pid}.adopted.{nonce}-{n}` (one atomic step) before replaying it.
+//! - At each transmission the agent renames its segments to
+//!   `{pid}.flushing.{tag}[.{n}]`, where the tag ends the id of the payload built
+//!   from them, and removes them once that payload is in `payloads/`. Storing the
+//!   payload is the single step that moves the data from the journal to the spool:
+//!   a dead agent's flushing segment whose payload is in the spool is deleted, not
+//!   replayed.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -29,6 +37,15 @@ pub struct Journal {
     buffer: Vec<u8>,
     size: u64,
     last_error: Option<std::io::Error>,
+    /// Dead agents' segments taken over since the last rotation: their frames are
+    /// in the aggregator, so they leave with the next payload.
+    adopted: Vec<PathBuf>,
+    /// The segments of the payload being built, removed once it is stored.
+    flushing: Vec<PathBuf>,
+    /// Keeps this process's adopted names apart from those of an earlier process
+    /// that had the same pid (containers restart agents under the same pid).
+    nonce: u32,
+    taken_over: u64,
 }
 
 fn open_append(path: &Path, mode: u32) -> std::io::Result<File> {
@@ -44,10 +61,15 @@ fn open_append(path: &Path, mode: u32) -> std::io::Result<File> {
 }
 
 impl Journal {
-    /// Starts this process's journal empty: a file already at its path belongs to an
-    /// earlier process with the same pid and must have been read with [`orphans`].
-    pub fn open(dir: &Path, pid: u32, file_mode: u32) -> std::io::Result<Journal> {
-        let mut journal = Journal {
+    /// A journal that owns nothing yet: take over dead agents' segments (including
+    /// any left by an earlier process with this pid) with [`Journal::take_over`],
+    /// then [`Journal::start`] the current segment.
+    pub fn new(dir: &Path, pid: u32, file_mode: u32) -> Journal {
+        use std::hash::{BuildHasher, Hasher};
+        let nonce = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as u32;
+        Journal {
             dir: dir.to_path_buf(),
             pid,
             file_mode,
@@ -55,10 +77,24 @@ impl Journal {
             buffer: Vec::new(),
             size: 0,
             last_error: None,
-        };
-        let _ = std::fs::remove_file(journal.flushing_path());
-        let _ = std::fs::remove_file(journal.current_path());
-        journal.file = Some(open_append(&journal.current_path(), file_mode)?);
+            adopted: Vec::new(),
+            flushing: Vec::new(),
+            nonce,
+            taken_over: 0,
+        }
+    }
+
+    /// Opens the current segment. Until it works frames are not crash-safe, but
+    /// adopted segments are still tracked and flushed.
+    pub fn start(&mut self) -> std::io::Result<()> {
+        self.file = Some(open_append(&self.current_path(), self.file_mode)?);
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub fn open(dir: &Path, pid: u32, file_mode: u32) -> std::io::Result<Journal> {
+        let mut journal = Journal::new(dir, pid, file_mode);
+        journal.start()?;
         Ok(journal)
     }
 
@@ -66,8 +102,18 @@ impl Journal {
         self.dir.join(format!("{}.journal", self.pid))
     }
 
-    fn flushing_path(&self) -> PathBuf {
-        self.dir.join(format!("{}.flushing", self.pid))
+    /// Makes a dead agent's segment this agent's, in one rename. `NotFound` means
+    /// it is gone (another agent took it, or it was removed): do not replay it.
+    pub fn take_over(&mut self, segment: &Path) -> std::io::Result<()> {
+        self.taken_over += 1;
+        let name = format!(
+            "{}.adopted.{:08x}-{}",
+            self.pid, self.nonce, self.taken_over
+        );
+        let target = self.dir.join(name);
+        std::fs::rename(segment, &target)?;
+        self.adopted.push(target);
+        Ok(())
     }
 
     /// Queues whole frames for the next write; returns false when over the cap.
@@ -107,73 +153,143 @@ impl Journal {
         Ok(())
     }
 
-    /// Closes the current journal as the one being flushed and starts a new one.
-    pub fn rotate(&mut self) -> std::io::Result<()> {
-        self.write_buffered()?;
+    /// Hands every segment holding data of the snapshot being taken to the payload
+    /// `tag` names (see the module comment) and starts a new current segment.
+    /// `tag` must be file-name safe without dots. On an error the segments that
+    /// could not be renamed are removed: their data is in this snapshot, and
+    /// replaying it after a crash would count it twice.
+    pub fn rotate(&mut self, tag: &str) -> std::io::Result<()> {
+        debug_assert!(!tag.contains(['.', '/']), "tag {tag:?}");
+        let mut first_error = self.write_buffered().err();
+        // Left by a flush that did not finish: their data already went out.
+        if let Err(e) = self.finish_flush() {
+            first_error.get_or_insert(e);
+        }
         self.file = None;
-        std::fs::rename(self.current_path(), self.flushing_path())?;
-        self.file = Some(open_append(&self.current_path(), self.file_mode)?);
+        let current = self.current_path();
+        let mut segments: Vec<PathBuf> = Vec::new();
+        if current.exists() {
+            segments.push(current);
+        }
+        segments.append(&mut self.adopted);
+        for (n, segment) in segments.into_iter().enumerate() {
+            let name = match n {
+                0 => format!("{}.flushing.{tag}", self.pid),
+                n => format!("{}.flushing.{tag}.{n}", self.pid),
+            };
+            let target = self.dir.join(name);
+            match std::fs::rename(&segment, &target) {
+                Ok(()) => self.flushing.push(target),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&segment);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
         self.size = 0;
-        Ok(())
+        let started = self.start();
+        match first_error {
+            Some(e) => Err(e),
+            None => started,
+        }
     }
 
-    /// The data of the last rotation is safely in `payloads/`.
-    pub fn finish_flush(&mut self) {
-        let _ = std::fs::remove_file(self.flushing_path());
+    /// The data of the last rotation is safely in `payloads/`. Returns the first
+    /// error: a segment left behind could be replayed after its payload was sent.
+    pub fn finish_flush(&mut self) -> std::io::Result<()> {
+        let mut first_error = None;
+        for segment in self.flushing.drain(..) {
+            if let Err(e) = std::fs::remove_file(&segment) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// On a clean exit after the final flush nothing is left to replay.
     pub fn remove(&mut self) {
         self.file = None;
         let _ = std::fs::remove_file(self.current_path());
-        self.finish_flush();
+        let _ = self.finish_flush();
     }
 }
 
-/// A dead agent's journal: its path and the whole frames it holds, in order.
+/// A segment of an agent that is no longer alive.
 pub struct Orphan {
     pub path: PathBuf,
     pub pid: u32,
-    pub bytes: Vec<u8>,
+    /// Its payload is already in the spool: delete it, do not replay it.
+    pub committed: bool,
     pub batches: Vec<ClientBatch>,
 }
 
-/// Journals of agents no longer alive, `.flushing` before `.journal` for each pid
-/// since it holds older data. At startup the caller counts its own pid as dead: a
-/// journal there is from an earlier process that had the same pid.
-pub fn orphans(dir: &Path, is_alive: impl Fn(u32) -> bool) -> Vec<Orphan> {
+/// What a segment's file name says.
+#[derive(Debug, PartialEq, Eq)]
+enum SegmentName<'a> {
+    /// `{pid}.flushing.{tag}[.{n}]`; no tag: written by an agent before tags.
+    Flushing(Option<&'a str>),
+    /// `{pid}.adopted.{nonce}-{n}`
+    Adopted,
+    /// `{pid}.journal`
+    Current,
+}
+
+fn parse_name(name: &str) -> Option<(u32, SegmentName<'_>)> {
+    let mut parts = name.splitn(3, '.');
+    let pid = parts.next()?.parse().ok()?;
+    let kind = match (parts.next()?, parts.next()) {
+        ("flushing", tag) => SegmentName::Flushing(tag.map(|t| t.split('.').next().unwrap_or(t))),
+        ("adopted", Some(_)) => SegmentName::Adopted,
+        ("journal", None) => SegmentName::Current,
+        _ => return None,
+    };
+    Some((pid, kind))
+}
+
+/// Segments of agents no longer alive, oldest data first for each pid (flushing,
+/// then adopted, then current). `committed(tag)` says whether the payload a
+/// flushing segment was handed to is in the spool. At startup the caller counts its
+/// own pid as dead: a segment there is from an earlier process with the same pid.
+pub fn orphans(
+    dir: &Path,
+    is_alive: impl Fn(u32) -> bool,
+    committed: impl Fn(&str) -> bool,
+) -> Vec<Orphan> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut found: Vec<(u32, u8, PathBuf)> = Vec::new();
+    let mut found: Vec<(u32, u8, PathBuf, bool)> = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some((pid, suffix)) = name.split_once('.') else {
+        let Some((pid, kind)) = parse_name(name) else {
             continue;
         };
-        let order = match suffix {
-            "flushing" => 0,
-            "journal" => 1,
-            _ => continue,
-        };
-        let Ok(pid) = pid.parse::<u32>() else {
+        if is_alive(pid) {
             continue;
-        };
-        if !is_alive(pid) {
-            found.push((pid, order, entry.path()));
         }
+        let (order, done) = match kind {
+            SegmentName::Flushing(tag) => (0, tag.is_some_and(&committed)),
+            SegmentName::Adopted => (1, false),
+            SegmentName::Current => (2, false),
+        };
+        found.push((pid, order, entry.path(), done));
     }
     found.sort();
     found
         .into_iter()
-        .filter_map(|(pid, _, path)| {
-            let bytes = read_nofollow(&path)?;
-            let (bytes, batches) = whole_frames(bytes);
+        .filter_map(|(pid, _, path, committed)| {
+            let batches = if committed {
+                Vec::new()
+            } else {
+                whole_frames(read_nofollow(&path)?)
+            };
             Some(Orphan {
                 path,
                 pid,
-                bytes,
+                committed,
                 batches,
             })
         })
@@ -194,18 +310,15 @@ fn read_nofollow(path: &Path) -> Option<Vec<u8>> {
 }
 
 /// Decodes frames up to the first torn or damaged one (a crash mid-write leaves a
-/// partial last frame) and returns the bytes of the whole ones with their batches.
-fn whole_frames(mut bytes: Vec<u8>) -> (Vec<u8>, Vec<ClientBatch>) {
+/// partial last frame).
+fn whole_frames(bytes: Vec<u8>) -> Vec<ClientBatch> {
     let mut decoder = FrameDecoder::new();
     decoder.push(&bytes);
     let mut batches = Vec::new();
     while let Ok(Some(batch)) = decoder.next_frame() {
         batches.push(batch);
     }
-    // Whatever the decoder still holds is the torn or damaged tail.
-    let consumed = bytes.len() - decoder.pending_len();
-    bytes.truncate(consumed);
-    (bytes, batches)
+    batches
 }
 
 #[cfg(test)]
@@ -229,12 +342,29 @@ mod tests {
         out
     }
 
+    fn actions(found: &[Orphan]) -> Vec<String> {
+        found
+            .iter()
+            .flat_map(|o| o.batches.iter().map(|b| b.transactions[0].action.clone()))
+            .collect()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn dead_agents_journals_are_replayed_in_order_and_torn_tails_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::open(dir.path(), 100, 0o644).unwrap();
         journal.append(&frame("A#1"));
-        journal.rotate().unwrap();
+        journal.rotate("100-1-aa").unwrap();
         journal.append(&frame("A#2"));
         let mut torn = frame("A#3");
         torn.truncate(torn.len() - 1);
@@ -243,27 +373,102 @@ mod tests {
 
         let live = |pid| pid == 100;
         assert!(
-            orphans(dir.path(), live).is_empty(),
+            orphans(dir.path(), live, |_| false).is_empty(),
             "a live agent's journal is left alone"
         );
-        let found = orphans(dir.path(), |_| false);
-        let actions: Vec<_> = found
-            .iter()
-            .flat_map(|o| o.batches.iter().map(|b| b.transactions[0].action.clone()))
-            .collect();
-        assert_eq!(actions, vec!["A#1", "A#2"]);
-        assert_eq!(found[1].bytes, frame("A#2"));
+        let found = orphans(dir.path(), |_| false, |_| false);
+        assert_eq!(actions(&found), vec!["A#1", "A#2"]);
     }
 
     #[test]
-    fn finishing_a_flush_removes_the_rotated_journal() {
+    fn a_flushing_segment_whose_payload_is_stored_is_not_replayed() {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::open(dir.path(), 100, 0o644).unwrap();
         journal.append(&frame("A#1"));
-        journal.rotate().unwrap();
-        journal.finish_flush();
-        assert!(orphans(dir.path(), |_| false)
+        journal.rotate("100-1-aa").unwrap();
+        journal.append(&frame("A#2"));
+        journal.write_buffered().unwrap();
+        // The agent died after storing payload 100-1-aa, before removing the segment.
+        let found = orphans(dir.path(), |_| false, |tag| tag == "100-1-aa");
+        assert_eq!(actions(&found), vec!["A#2"]);
+        assert!(found[0].committed && found[0].batches.is_empty());
+    }
+
+    #[test]
+    fn adopted_segments_leave_with_the_next_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dead = Journal::open(dir.path(), 100, 0o644).unwrap();
+        dead.append(&frame("A#1"));
+        dead.write_buffered().unwrap();
+        drop(dead);
+
+        let mut journal = Journal::new(dir.path(), 200, 0o644);
+        for orphan in orphans(dir.path(), |pid| pid == 200, |_| false) {
+            journal.take_over(&orphan.path).unwrap();
+        }
+        journal.start().unwrap();
+        assert!(
+            orphans(dir.path(), |pid| pid == 200, |_| false).is_empty(),
+            "taken over: the segment is the live agent's now"
+        );
+        let adopted = orphans(dir.path(), |_| false, |_| false);
+        assert_eq!(actions(&adopted), vec!["A#1"], "and replayed if it dies");
+
+        journal.append(&frame("A#2"));
+        journal.rotate("200-1-bb").unwrap();
+        assert_eq!(
+            names(dir.path()),
+            vec![
+                "200.flushing.200-1-bb",
+                "200.flushing.200-1-bb.1",
+                "200.journal"
+            ]
+        );
+        let committed = orphans(dir.path(), |_| false, |tag| tag == "200-1-bb");
+        assert!(committed.iter().all(|o| o.batches.is_empty()));
+        journal.finish_flush().unwrap();
+        assert_eq!(names(dir.path()), vec!["200.journal"]);
+    }
+
+    #[test]
+    fn an_earlier_process_with_the_same_pid_is_taken_over_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut earlier = Journal::open(dir.path(), 7, 0o644).unwrap();
+        earlier.append(&frame("A#1"));
+        earlier.write_buffered().unwrap();
+        drop(earlier);
+
+        let mut journal = Journal::new(dir.path(), 7, 0o644);
+        let found = orphans(dir.path(), |_| false, |_| false);
+        assert_eq!(actions(&found), vec!["A#1"]);
+        for orphan in &found {
+            journal.take_over(&orphan.path).unwrap();
+        }
+        journal.start().unwrap();
+        journal.rotate("7-1-cc").unwrap();
+        journal.finish_flush().unwrap();
+        assert_eq!(names(dir.path()), vec!["7.journal"]);
+        assert!(orphans(dir.path(), |_| false, |_| false)
             .iter()
             .all(|o| o.batches.is_empty()));
+    }
+
+    #[test]
+    fn segment_names_are_read_back() {
+        assert_eq!(parse_name("12.journal"), Some((12, SegmentName::Current)));
+        assert_eq!(
+            parse_name("12.flushing.12-3-ab.2"),
+            Some((12, SegmentName::Flushing(Some("12-3-ab"))))
+        );
+        assert_eq!(
+            parse_name("12.flushing"),
+            Some((12, SegmentName::Flushing(None)))
+        );
+        assert_eq!(
+            parse_name("12.adopted.0a-1"),
+            Some((12, SegmentName::Adopted))
+        );
+        assert_eq!(parse_name("12.journal.tmp"), None);
+        assert_eq!(parse_name("x.journal"), None);
     }
 }

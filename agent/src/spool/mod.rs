@@ -104,6 +104,19 @@ impl Spool {
         })
     }
 
+    /// Whether a payload whose id ends with `-{tag}` is here: the data of the journal
+    /// segments named by `tag` is then in the spool (see `journal`).
+    pub fn holds(&self, tag: &str) -> bool {
+        let ending = format!("-{tag}{SUFFIX}");
+        std::fs::read_dir(&self.dir).is_ok_and(|listing| {
+            listing.flatten().any(|item| {
+                item.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.ends_with(&ending))
+            })
+        })
+    }
+
     /// Spooled payloads, oldest first. Anything that is not a regular file with our
     /// naming (a symlink, a directory, a temp file) is ignored.
     pub fn entries(&self) -> Vec<Entry> {

@@ -127,13 +127,17 @@ impl Transmitter {
         let orphans = self
             .journal_dir
             .as_deref()
-            .map(|dir| crate::journal::orphans(dir, crate::lock::pid_alive))
+            .map(|dir| {
+                crate::journal::orphans(dir, crate::lock::pid_alive, |tag| self.spool.holds(tag))
+            })
             .unwrap_or_default();
+        // Named before the snapshot: the journal segments it takes are handed to it.
+        let id = payload::payload_id(&self.hostname, std::process::id(), self.payloads_built + 1);
         let (snapshot, spans, client_totals, gem_version) = {
             let mut state = self.pipeline.lock();
             state.adopt(orphans);
             if let Some(journal) = state.journal.as_mut() {
-                if let Err(e) = journal.rotate() {
+                if let Err(e) = journal.rotate(&id.tag) {
                     warning!("cannot rotate the journal: {e}; data since the last transmission is not crash-safe");
                 }
             }
@@ -145,6 +149,7 @@ impl Transmitter {
             let spans = state.aggregator.take_spans();
             (state.aggregator.take(), spans, totals, gem_version)
         };
+        crate::crash_point::reached("flush:after_rotate");
         // The Push API payload takes the snapshot; OTLP wants the same metric minutes.
         let otlp_metrics = match self.otlp {
             Some(_) => snapshot.metrics.clone(),
@@ -183,11 +188,14 @@ impl Transmitter {
             );
             self.last_reported = counts;
             self.payloads_built += 1;
-            let id = payload::payload_id(&self.hostname, std::process::id(), self.payloads_built);
+            let id = id.id;
             let built = payload::build(snapshot, agent_metrics, id.clone(), &self.hostname, now_ms);
             match payload::gzip(&built) {
                 Ok(bytes) => match self.spool.store(now_ms, &id, &bytes) {
-                    Ok(entry) => fresh = Some(entry),
+                    Ok(entry) => {
+                        crate::crash_point::reached("flush:after_store");
+                        fresh = Some(entry)
+                    }
                     Err(e) => {
                         error!(
                             "cannot write payload {id} to the payloads directory: {e}; check the permissions of APPSIGNAL_WORKING_DIRECTORY_PATH; sending it without a copy on disk"
@@ -201,8 +209,11 @@ impl Transmitter {
         // The journal's data now lives in payloads/ (or was sent, or is lost for a
         // reason already logged); replaying it would count it twice.
         if let Some(journal) = self.pipeline.lock().journal.as_mut() {
-            journal.finish_flush();
+            if let Err(e) = journal.finish_flush() {
+                warning!("cannot remove a transmitted journal segment: {e}; if this agent dies, that data may be counted twice");
+            }
         }
+        crate::crash_point::reached("flush:after_finish");
         // Side by side: a hanging Push API must not hold up the OTLP export, nor the
         // other way round (and a shutdown waits for one timeout, not two).
         let timeout = self.send_timeout(last);
@@ -305,6 +316,7 @@ impl Transmitter {
             };
             match self.push.send(bytes, gem_version, timeout).await {
                 Outcome::Accepted => {
+                    crate::crash_point::reached("send:after_accept");
                     health::add(&self.health.payloads_sent, 1);
                     debug!("payload {} accepted", entry.name);
                     self.spool.remove(&entry);

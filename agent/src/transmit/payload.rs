@@ -12,11 +12,22 @@ use crate::aggregate::Snapshot;
 
 /// `hostname-pid-counter-random`: unique across agents and restarts, which is what
 /// lets a receiver drop a payload it already has (a retry after a lost answer).
-pub fn payload_id(hostname: &str, pid: u32, counter: u64) -> String {
+pub struct PayloadId {
+    pub id: String,
+    /// `pid-counter-random`, the end of `id`: short and file-name safe, it names
+    /// the journal segments the payload is built from (see `journal`).
+    pub tag: String,
+}
+
+pub fn payload_id(hostname: &str, pid: u32, counter: u64) -> PayloadId {
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    format!("{hostname}-{pid}-{counter}-{:08x}", random as u32)
+    let tag = format!("{pid}-{counter}-{:08x}", random as u32);
+    PayloadId {
+        id: format!("{hostname}-{tag}"),
+        tag,
+    }
 }
 
 pub fn build(
@@ -60,7 +71,7 @@ mod tests {
         let payload = build(
             Snapshot::default(),
             Vec::new(),
-            payload_id("h", 1, 1),
+            payload_id("h", 1, 1).id,
             "h",
             5,
         );
@@ -69,6 +80,9 @@ mod tests {
             .read_to_end(&mut decoded)
             .unwrap();
         assert_eq!(Payload::decode(&decoded[..]).unwrap(), payload);
-        assert_ne!(payload_id("h", 1, 1), payload_id("h", 1, 1));
+        assert_ne!(payload_id("h", 1, 1).id, payload_id("h", 1, 1).id);
+        let id = payload_id("web-1.example", 42, 7);
+        assert!(id.id.ends_with(&format!("-{}", id.tag)));
+        assert!(id.tag.starts_with("42-7-") && !id.tag.contains('.'));
     }
 }

@@ -36,6 +36,13 @@ pub fn base_env(wd: &Path, endpoint: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// `env` with `key` set to `value` (replacing an earlier value).
+pub fn with(env: &[(String, String)], key: &str, value: &str) -> Vec<(String, String)> {
+    let mut env: Vec<_> = env.iter().filter(|(k, _)| k != key).cloned().collect();
+    env.push((key.to_string(), value.to_string()));
+    env
+}
+
 pub fn command(env: &[(String, String)]) -> Command {
     let mut command = Command::new(BIN);
     command.env_clear();
