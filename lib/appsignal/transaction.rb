@@ -46,7 +46,7 @@ module Appsignal
         Thread.current[CURRENT_EXT] = nil
       end
 
-      # Restores an outer transaction after a nested `monitor`.
+      # Restores an outer transaction after a nested one (an inline Active Job).
       def restore_current(transaction)
         Thread.current[CURRENT] = transaction
         Thread.current[CURRENT_EXT] = transaction&.ext

@@ -247,6 +247,37 @@ RSpec.describe "the public API, end to end" do
     expect(sample["events_dropped"]).to eq(102)
   end
 
+  it "runs a nested monitor inside the outer transaction, as the AppSignal gem does, and says so once" do
+    values = []
+    output = capture_stdout do
+      Appsignal.monitor(action: "Api#outer_monitor") do
+        2.times do
+          values << Appsignal.monitor(action: "Api#inner_monitor", namespace: "inner") do
+            Appsignal.instrument("inner_monitor.spec") { :inner_value }
+          end
+        end
+        Appsignal.set_error(RuntimeError.new("so it is sampled"))
+      end
+    end
+    expect(values).to eq(%i[inner_value inner_value])
+    sample = sample_for("Api#outer_monitor")
+    expect(sample["namespace"]).to eq("http_request")
+    expect(sample["events"].count { |e| e["name"] == "inner_monitor.spec" }).to eq(2)
+    expect(PushReceiver.actions(@receiver.payloads).map { |a| a["action"] }).not_to include("Api#inner_monitor")
+    expect(output.scan("appsignal WARNING: Appsignal.monitor was called inside another transaction").length).to eq(1)
+    expect(log_text.scan("Appsignal.monitor was called inside another transaction").length).to eq(1)
+    expect(Appsignal::Transaction.current?).to be(false)
+  end
+
+  def capture_stdout
+    saved = $stdout
+    $stdout = StringIO.new
+    yield
+    $stdout.string
+  ensure
+    $stdout = saved
+  end
+
   it "aggregates custom metrics from any thread, without a transaction" do
     threads = Array.new(4) { Thread.new { 5.times { Appsignal.increment_counter("api.jobs", 2, queue: "default") } } }
     threads.each(&:join)

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "spec_helper"
+require "zlib"
 require_relative "integration_helpers"
 
 # A Rails 6.1 app (spec/fixtures/rails_app) with no AppSignal code at all: the gem
@@ -66,6 +67,8 @@ RSpec.describe "a Rails app under Puma" do
       "render_collection.action_view", "render_partial.action_view", "cache_read.active_support"
     )
     expect(event_names(payloads, "PostsController#index")).not_to include("sql.postgres")
+    # Cache keys are app data ("user/42/..."): the event is there, its key is not.
+    expect(@receiver.raw_bodies.map { |gz| Zlib.gunzip(gz) }.join).not_to include("posts/count")
 
     sample = samples_for(payloads, "PostsController#show").first
     sql = sample_events(sample).find { |e| e["name"] == "sql.active_record" && e["title"] == "Post Load" }

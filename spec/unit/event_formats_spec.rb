@@ -15,10 +15,12 @@ RSpec.describe Appsignal::Integrations::EventFormats do
       .to eq(["User Load", "SELECT 1", sql])
   end
 
-  it "titles renders with the template path, cache calls with their keys, jobs with their class" do
+  it "titles renders with the template path, cache calls with their store (never the key), jobs with their class" do
     expect(described_class.format("render_partial.action_view", identifier: "/app/views/_row.html.erb"))
       .to eq(["app/views/_row.html.erb", nil])
-    expect(described_class.format("cache_read_multi.active_support", key: %w[b a])).to eq(["a, b", nil])
+    expect(described_class.format("cache_read_multi.active_support", key: %w[user/42/secret b],
+                                                                     store: "ActiveSupport::Cache::MemoryStore"))
+      .to eq(["ActiveSupport::Cache::MemoryStore", nil])
     expect(described_class.format("perform.active_job", job: EventFormatsSpecJob.new(1)))
       .to eq(["EventFormatsSpecJob", nil])
     expect(described_class.format("instantiation.active_record", record_count: 3, class_name: "Post"))

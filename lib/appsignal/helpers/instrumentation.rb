@@ -13,6 +13,11 @@ module Appsignal
         return yield unless active?
 
         outer = Thread.current[Appsignal::Transaction::CURRENT] # one fiber-local read: this is the hot path
+        if outer
+          warn_nested_monitor(caller_locations(1, 1).first)
+          return yield
+        end
+
         transaction = Appsignal::Transaction.create(namespace || Appsignal::Transaction::HTTP_REQUEST)
         transaction.set_action(action.to_s) if action && action != :set_later
         begin
@@ -22,9 +27,25 @@ module Appsignal
           raise
         ensure
           transaction.complete
-          Appsignal::Transaction.restore_current(outer)
+          Appsignal::Transaction.clear_current
         end
       end
+
+      # As in the AppSignal gem, `monitor` inside a transaction (another `monitor`, a
+      # request, a job) only runs the block: the outer transaction keeps its namespace
+      # and action. Said once per call site, not on every call of a hot path.
+      def warn_nested_monitor(location)
+        @nested_monitor_warned ||= {}
+        return if @nested_monitor_warned.key?(location.to_s) || @nested_monitor_warned.size >= 100
+
+        @nested_monitor_warned[location.to_s] = true
+        message = "Appsignal.monitor was called inside another transaction, at #{location}: it has no effect " \
+                  "there (the outer transaction keeps its namespace and action). Use Appsignal.instrument " \
+                  "to time a block inside a transaction."
+        internal_logger.warn(message)
+        $stdout.puts("appsignal WARNING: #{message}")
+      end
+      private :warn_nested_monitor
 
       # `monitor`, then stop AppSignal (flushing), for scripts and one-off tasks.
       def monitor_and_stop(action:, namespace: nil, &block)

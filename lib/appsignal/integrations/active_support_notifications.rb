@@ -59,7 +59,8 @@ module Appsignal
         case kind
         when :sql then [payload[:name], payload[:sql], SQL]
         when :render then [relative_path(payload[:identifier] || payload[:layout]), nil]
-        when :cache then [cache_key(payload[:key]), nil]
+        # Keys are left out: they are built from app data ("user/42/email@...").
+        when :cache then [payload[:store]&.to_s, nil]
         when :job then [payload[:job]&.class&.name, nil]
         when :instantiation then ["#{payload[:record_count]} × #{payload[:class_name]}", nil]
         end
@@ -76,15 +77,6 @@ module Appsignal
           root = defined?(::Rails) && ::Rails.respond_to?(:root) ? ::Rails.root : nil
           root ? "#{root}/" : "/"
         end
-      end
-
-      def cache_key(key)
-        keys = case key
-               when Hash then key.keys
-               when Array then key
-               else [key]
-               end
-        keys.map(&:to_s).sort.join(", ")
       end
     end
   end
