@@ -39,6 +39,9 @@ pub struct Config {
     pub otlp_headers: Vec<(String, String)>,
     /// `APPSIGNAL_OTLP_ONLY=true`: export over OTLP only, nothing to the Push API.
     pub otlp_only: bool,
+    /// The OTLP variables exactly as given, for the lock fingerprint (see
+    /// `appsignal_proto::agent_lock::otlp_settings`).
+    pub otlp_as_configured: String,
 }
 
 /// The configuration plus what was wrong with the environment, to be logged once
@@ -129,6 +132,12 @@ impl Config {
                 Vec::new()
             }),
         };
+        let raw = |name: &str| env.get(name).map_or("", String::as_str);
+        let otlp_as_configured = appsignal_proto::agent_lock::otlp_settings(
+            raw("APPSIGNAL_OTLP_ENDPOINT"),
+            raw("APPSIGNAL_OTLP_HEADERS"),
+            raw("APPSIGNAL_OTLP_ONLY"),
+        );
         let config = Config {
             push_api_key: text("APPSIGNAL_PUSH_API_KEY").unwrap_or_default(),
             app_name: text("APPSIGNAL_APP_NAME").unwrap_or_default(),
@@ -146,6 +155,7 @@ impl Config {
             otlp_endpoint,
             otlp_headers,
             otlp_only,
+            otlp_as_configured,
         };
         Loaded { config, warnings }
     }

@@ -169,6 +169,7 @@ fn start(config: Config, working_dir: PathBuf) -> Result<(), AgentError> {
             push_api_key: &config.push_api_key,
             endpoint: &config.endpoint_as_configured,
             working_dir: &working_dir_text,
+            otlp: &config.otlp_as_configured,
         }
         .fingerprint(),
         started_at: (clock.now_unix_ms() / 1000).max(0) as u64,

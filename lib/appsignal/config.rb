@@ -108,6 +108,8 @@ module Appsignal
       self[:name] || File.basename(@root_path)
     end
 
+    OTLP_ENV = %w[APPSIGNAL_OTLP_ENDPOINT APPSIGNAL_OTLP_HEADERS APPSIGNAL_OTLP_ONLY].freeze
+
     # The configuration the agent needs, as env vars for its process. This is the
     # only place the push API key leaves Ruby, and it goes to our own child process.
     def agent_env(working_dir)
@@ -123,7 +125,10 @@ module Appsignal
         "APPSIGNAL_ENABLE_HOST_METRICS" => self[:enable_host_metrics].to_s,
         "APPSIGNAL_HOSTNAME" => self[:hostname].to_s,
         "APPSIGNAL_REVISION" => self[:revision].to_s,
-        "APPSIGNAL_TRANSMISSION_INTERVAL" => self[:transmission_interval].to_s
+        "APPSIGNAL_TRANSMISSION_INTERVAL" => self[:transmission_interval].to_s,
+        # Read by the agent from its environment; passed on explicitly because the
+        # extension's lock fingerprint covers them (a change needs a new agent).
+        **OTLP_ENV.to_h { |name| [name, ENV.fetch(name, "")] }
       }.reject { |_, value| value.empty? }
     end
 

@@ -19,6 +19,15 @@ pub struct AgentIdentity<'a> {
     pub push_api_key: &'a str,
     pub endpoint: &'a str,
     pub working_dir: &'a str,
+    /// The OTLP settings as given, from [`otlp_settings`]: changing them needs a new
+    /// agent as much as changing the endpoint does.
+    pub otlp: &'a str,
+}
+
+/// `APPSIGNAL_OTLP_ENDPOINT`, `APPSIGNAL_OTLP_HEADERS` and `APPSIGNAL_OTLP_ONLY`
+/// exactly as given (empty when unset), as one identity field for both sides.
+pub fn otlp_settings(endpoint: &str, headers: &str, only: &str) -> String {
+    format!("{endpoint}\n{headers}\n{only}")
 }
 
 impl AgentIdentity<'_> {
@@ -32,6 +41,7 @@ impl AgentIdentity<'_> {
             self.push_api_key,
             self.endpoint,
             self.working_dir,
+            self.otlp,
         ] {
             for byte in part.bytes().chain(std::iter::once(0u8)) {
                 hash ^= u64::from(byte);
@@ -134,6 +144,7 @@ mod tests {
             push_api_key: "secret-key",
             endpoint: "x",
             working_dir: "/w",
+            otlp: "",
         };
         let other = AgentIdentity {
             push_api_key: "other-key",
@@ -150,6 +161,12 @@ mod tests {
             ..base
         };
         assert_ne!(fp, shifted.fingerprint());
+        let otlp = otlp_settings("http://collector:4318", "", "");
+        let exporting = AgentIdentity {
+            otlp: &otlp,
+            ..base
+        };
+        assert_ne!(fp, exporting.fingerprint());
     }
 
     #[test]

@@ -217,7 +217,10 @@ RSpec.describe "the appsignal executable" do
 
     it "sends a demo error and slow request through the real agent, then diagnoses the running setup" do
       env = appsignal_env(@receiver, @working_dir, "APPSIGNAL_PUSH_API_KEY" => CLI_SPEC_KEY)
-      out, err, code = cli("demo", env: env)
+      # OTLP settings are part of the agent's identity: the demo's agent has them too.
+      otlp_env = env.merge("APPSIGNAL_OTLP_ENDPOINT" => "http://127.0.0.1:4318",
+                           "APPSIGNAL_OTLP_HEADERS" => "x-token=otlp-secret-value")
+      out, err, code = cli("demo", env: otlp_env)
       expect(code).to eq(0), err
       expect(out).to include("VerificationError", "DemoController#hello", @receiver.endpoint, "spec-app")
 
@@ -237,8 +240,6 @@ RSpec.describe "the appsignal executable" do
       expect(minutes.sum { |a| a["error_count"].to_i }).to eq(1)
 
       report = File.join(@app_dir, "report.json")
-      otlp_env = env.merge("APPSIGNAL_OTLP_ENDPOINT" => "http://127.0.0.1:4318",
-                           "APPSIGNAL_OTLP_HEADERS" => "x-token=otlp-secret-value")
       out, err, code = cli("diagnose", "--send-report", "--report-path", report, env: otlp_env)
       expect(code).to eq(0), out + err
       expect(out).to include("Gem version: \"#{Appsignal::VERSION}\"", "Extension loaded: true",
@@ -267,7 +268,7 @@ RSpec.describe "the appsignal executable" do
       # The agent still runs, but nothing can reach it any more.
       socket = File.join(@working_dir, "agent.socket")
       File.delete(socket)
-      out, _, code = cli("diagnose", "--no-send-report", env: env)
+      out, _, code = cli("diagnose", "--no-send-report", env: otlp_env)
       expect(code).to eq(1)
       pid = agent_pid(@working_dir)
       expect(out).to include("Problems found (1)",

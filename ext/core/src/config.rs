@@ -1,6 +1,6 @@
 //! What the Ruby side hands the reporter when AppSignal starts.
 
-use appsignal_proto::agent_lock::AgentIdentity;
+use appsignal_proto::agent_lock::{otlp_settings, AgentIdentity};
 use std::path::PathBuf;
 
 #[derive(Clone, Debug)]
@@ -44,12 +44,18 @@ impl ReporterConfig {
             "" => "https://push.appsignal.com",
             endpoint => endpoint,
         };
+        let otlp = otlp_settings(
+            self.env_value("APPSIGNAL_OTLP_ENDPOINT"),
+            self.env_value("APPSIGNAL_OTLP_HEADERS"),
+            self.env_value("APPSIGNAL_OTLP_ONLY"),
+        );
         AgentIdentity {
             app_name: self.env_value("APPSIGNAL_APP_NAME"),
             environment: self.env_value("APPSIGNAL_APP_ENV"),
             push_api_key: self.env_value("APPSIGNAL_PUSH_API_KEY"),
             endpoint,
             working_dir: &self.working_dir.to_string_lossy(),
+            otlp: &otlp,
         }
         .fingerprint()
     }

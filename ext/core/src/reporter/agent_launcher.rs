@@ -20,6 +20,12 @@ const LAUNCH_SPACING: Duration = Duration::from_secs(5);
 const RELAUNCH_SPACING: Duration = Duration::from_secs(1);
 /// Start attempts that produced no agent before the extension gives up.
 const MAX_FAILED_LAUNCHES: u32 = 3;
+/// An agent gone within this many seconds of its start crashed at start (a killed
+/// agent is replaced at once, but one that keeps crashing is not restarted every
+/// second by every app process).
+const QUICK_EXIT_SECS: u64 = 2;
+/// The relaunch spacing doubles with each quick exit in a row, up to this.
+const MAX_RELAUNCH_SPACING: Duration = Duration::from_secs(60);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum AgentStatus {
@@ -42,6 +48,10 @@ pub struct AgentLauncher {
     seen_running: bool,
     /// `last_launch` in Unix seconds, to compare with a lock's `started_at`.
     last_launch_unix: u64,
+    /// Agents in a row that were gone within `QUICK_EXIT_SECS` of their start.
+    quick_exits: u32,
+    /// The last dead agent counted, so one death is counted once.
+    last_dead_pid: Option<u32>,
 }
 
 impl AgentLauncher {
@@ -54,6 +64,8 @@ impl AgentLauncher {
             launches_without_agent: 0,
             seen_running: false,
             last_launch_unix: 0,
+            quick_exits: 0,
+            last_dead_pid: None,
         }
     }
 
@@ -64,19 +76,23 @@ impl AgentLauncher {
             // if the worker never got to connect to it before it died.
             let started_since_launch =
                 self.last_launch.is_some() && lock.started_at >= self.last_launch_unix;
-            if pid_alive(lock.pid) || started_since_launch {
+            let alive = pid_alive(lock.pid);
+            if alive || started_since_launch {
                 self.launches_without_agent = 0;
                 self.seen_running = true;
             }
-            if pid_alive(lock.pid) {
+            if alive {
                 return AgentStatus::Running;
+            }
+            if self.seen_running {
+                self.count_exit(&lock);
             }
         }
         if self.launches_without_agent >= MAX_FAILED_LAUNCHES {
             return AgentStatus::GaveUp;
         }
         let spacing = if self.seen_running {
-            RELAUNCH_SPACING
+            self.relaunch_spacing()
         } else {
             LAUNCH_SPACING
         };
@@ -102,6 +118,38 @@ impl AgentLauncher {
             );
         }
         AgentStatus::Launched
+    }
+
+    /// Counts an agent that ran and is gone, once, by how long it lived.
+    fn count_exit(&mut self, lock: &AgentLock) {
+        if self.last_dead_pid == Some(lock.pid) {
+            return;
+        }
+        self.last_dead_pid = Some(lock.pid);
+        let lived = unix_now().saturating_sub(lock.started_at);
+        if lived >= QUICK_EXIT_SECS {
+            self.quick_exits = 0;
+            return;
+        }
+        self.quick_exits += 1;
+        if self.quick_exits == 3 {
+            log::write(
+                Level::Error,
+                &format!(
+                    "the AppSignal agent keeps exiting right after it starts ({} times in a row); restarts are \
+                     spaced out more each time, up to {} s; see the agent's lines in this log for why",
+                    self.quick_exits,
+                    MAX_RELAUNCH_SPACING.as_secs()
+                ),
+            );
+        }
+    }
+
+    /// One second after an agent that ran is gone; after quick exits in a row 1, 2,
+    /// 4... s, up to `MAX_RELAUNCH_SPACING`.
+    fn relaunch_spacing(&self) -> Duration {
+        let doublings = self.quick_exits.saturating_sub(1).min(6);
+        (RELAUNCH_SPACING * 2u32.pow(doublings)).min(MAX_RELAUNCH_SPACING)
     }
 
     /// The worker connected to the agent's socket. An agent that was up by the time
@@ -331,6 +379,39 @@ mod tests {
         std::fs::write(cfg.lock_path(), dead_but_newer.render()).unwrap();
         launcher.last_launch = Some(Instant::now() - Duration::from_millis(1100));
         assert_eq!(launcher.ensure_running(), AgentStatus::Launched);
+    }
+
+    #[test]
+    fn an_agent_that_keeps_exiting_at_start_is_restarted_less_and_less_often() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), Some("/bin/true".into()));
+        let mut launcher = AgentLauncher::new(cfg.clone());
+        launcher.connected();
+        let died = |pid: u32, lived: u64| AgentLock {
+            pid,
+            version: AGENT_VERSION.into(),
+            config: cfg.fingerprint(),
+            started_at: unix_now() - lived,
+        };
+        let mut spacings = Vec::new();
+        for pid in 0x7fff_ff00..0x7fff_ff05 {
+            std::fs::write(cfg.lock_path(), died(pid, 0).render()).unwrap();
+            // Just under the spacing the previous exits call for: not yet.
+            let spacing = launcher.relaunch_spacing();
+            launcher.last_launch = Some(Instant::now() - spacing + Duration::from_millis(300));
+            assert_eq!(launcher.ensure_running(), AgentStatus::Starting);
+            spacings.push(launcher.relaunch_spacing().as_secs());
+            launcher.last_launch = Some(Instant::now() - launcher.relaunch_spacing());
+            assert_eq!(launcher.ensure_running(), AgentStatus::Launched);
+            launcher.connected();
+        }
+        assert_eq!(spacings, vec![1, 2, 4, 8, 16]);
+
+        // An agent that ran for a while and was killed is replaced after a second.
+        std::fs::write(cfg.lock_path(), died(0x7fff_ff10, 3).render()).unwrap();
+        launcher.last_launch = Some(Instant::now() - Duration::from_millis(1100));
+        assert_eq!(launcher.ensure_running(), AgentStatus::Launched);
+        assert_eq!(launcher.relaunch_spacing(), RELAUNCH_SPACING);
     }
 
     #[test]

@@ -8,19 +8,27 @@ module Appsignal
     class Diagnose < Command
       # Whether an agent serves this configuration, from `{working_dir}/agent.lock`
       # (`pid=`, `version=`, `config=` lines). `config=` is a fingerprint of app name,
-      # environment, push API key, endpoint and working directory, computed the same
-      # way as the agent and extension do (64-bit FNV-1a, fields NUL-terminated).
+      # environment, push API key, endpoint, working directory and the OTLP settings,
+      # computed the same way as the agent and extension do (64-bit FNV-1a, fields
+      # NUL-terminated; appsignal_proto::agent_lock).
       class AgentStatus
         FNV_OFFSET = 0xcbf29ce484222325
         FNV_PRIME = 0x100000001b3
         MASK64 = 0xffffffffffffffff
 
-        def self.fingerprint(app_name:, environment:, push_api_key:, endpoint:, working_dir:)
+        # `parts` in the agent's order: app name, environment, push API key, endpoint,
+        # working directory, OTLP settings.
+        def self.fingerprint(parts)
           hash = FNV_OFFSET
-          [app_name, environment, push_api_key, endpoint, working_dir].each do |part|
+          parts.each do |part|
             "#{part}\0".each_byte { |byte| hash = ((hash ^ byte) * FNV_PRIME) & MASK64 }
           end
           format("%016x", hash)
+        end
+
+        # As the agent's `otlp_settings`: the variables as given, newline-joined.
+        def self.otlp_settings(env = ENV)
+          Appsignal::Config::OTLP_ENV.map { |name| env.fetch(name, "") }.join("\n")
         end
 
         def initialize(config, working_dir)
@@ -33,9 +41,8 @@ module Appsignal
         end
 
         def expected_fingerprint
-          self.class.fingerprint(app_name: @config.app_name, environment: @config.env,
-                                 push_api_key: @config[:push_api_key].to_s,
-                                 endpoint: @config[:push_api_endpoint].to_s, working_dir: @working_dir)
+          self.class.fingerprint([@config.app_name, @config.env, @config[:push_api_key].to_s,
+                                  @config[:push_api_endpoint].to_s, @working_dir, self.class.otlp_settings])
         end
 
         def socket_path
