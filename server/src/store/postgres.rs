@@ -14,26 +14,106 @@ pub struct PostgresDb {
     reader: Mutex<OwnedClient>,
 }
 
+/// Where a client connects, kept to connect again after PostgreSQL restarted or
+/// closed the connection.
+#[derive(Clone)]
+struct Target {
+    url: String,
+    schema: Option<String>,
+}
+
 /// A client whose drop is safe inside a tokio runtime: `postgres::Client` blocks on its own
 /// runtime when dropped, which panics on an async thread, so there it is dropped on a thread
 /// of its own. It keeps its prepared statements by SQL text: executing a cached statement is
 /// one round trip instead of two (parse, then execute), which halves the processor's time.
-struct OwnedClient(Option<Client>, HashMap<String, Statement>);
+/// A closed connection is replaced on the next use.
+struct OwnedClient {
+    client: Option<Client>,
+    statements: HashMap<String, Statement>,
+    target: Target,
+}
 
 /// Distinct statements kept per connection; past this the cache starts over.
 const MAX_STATEMENTS: usize = 512;
 
 impl OwnedClient {
-    fn new(client: Client) -> Self {
-        Self(Some(client), HashMap::new())
+    fn connect(target: Target) -> Result<Self> {
+        let client = connect(&target.url, target.schema.as_deref())?;
+        Ok(Self {
+            client: Some(client),
+            statements: HashMap::new(),
+            target,
+        })
+    }
+
+    /// Whether the connection is gone (server restart, terminated backend, network).
+    fn is_closed(&self) -> bool {
+        self.client.as_ref().is_none_or(Client::is_closed)
     }
 
     fn get(&mut self) -> Result<(&mut Client, &mut HashMap<String, Statement>)> {
+        if self.is_closed() {
+            // Statements belong to the old connection.
+            self.statements.clear();
+            dispose(self.client.take());
+            let client = connect(&self.target.url, self.target.schema.as_deref())
+                .context("reconnecting to PostgreSQL")?;
+            eprintln!("appsignal-server: the PostgreSQL connection was closed; reconnected");
+            self.client = Some(client);
+        }
         let client = self
-            .0
+            .client
             .as_mut()
             .ok_or_else(|| anyhow!("PostgreSQL client already closed"))?;
-        Ok((client, &mut self.1))
+        Ok((client, &mut self.statements))
+    }
+
+    /// Runs `work` with the client; when it fails because the connection closed
+    /// under it, once more on a new connection (the failed try left nothing behind:
+    /// a transaction on a lost connection is rolled back by the server).
+    fn with_retry<T>(
+        &mut self,
+        mut work: impl FnMut(&mut Client, &mut HashMap<String, Statement>) -> Result<T>,
+    ) -> Result<T> {
+        let (client, statements) = self.get()?;
+        match work(client, statements) {
+            Err(e) if self.is_closed() || connection_lost(&e) => {
+                dispose(self.client.take());
+                eprintln!(
+                    "appsignal-server: PostgreSQL connection lost ({e:#}); retrying on a new one"
+                );
+                let (client, statements) = self.get()?;
+                work(client, statements)
+            }
+            other => other,
+        }
+    }
+}
+
+/// An error that means the connection is unusable: closed, or the server ended the
+/// session (restart, `pg_terminate_backend`, shutdown).
+fn connection_lost(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<postgres::Error>().is_some_and(|e| {
+            e.is_closed()
+                || e.code().is_some_and(|code| {
+                    [
+                        postgres::error::SqlState::ADMIN_SHUTDOWN,
+                        postgres::error::SqlState::CRASH_SHUTDOWN,
+                        postgres::error::SqlState::CANNOT_CONNECT_NOW,
+                    ]
+                    .contains(code)
+                })
+        })
+    })
+}
+
+/// Drops a client off the async threads (see `OwnedClient`).
+fn dispose(client: Option<Client>) {
+    if let Some(client) = client {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::spawn(move || drop(client));
+        }
     }
 }
 
@@ -56,11 +136,7 @@ fn prepared<C: GenericClient>(
 
 impl Drop for OwnedClient {
     fn drop(&mut self) {
-        if let Some(client) = self.0.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                std::thread::spawn(move || drop(client));
-            }
-        }
+        dispose(self.client.take());
     }
 }
 
@@ -112,11 +188,10 @@ fn connect(url: &str, schema: Option<&str>) -> Result<Client> {
 impl PostgresDb {
     pub fn open(url: &str) -> Result<Self> {
         let (url, schema) = split_schema(url);
-        let writer = connect(&url, schema.as_deref())?;
-        let reader = connect(&url, schema.as_deref())?;
+        let target = Target { url, schema };
         Ok(Self {
-            writer: Mutex::new(OwnedClient::new(writer)),
-            reader: Mutex::new(OwnedClient::new(reader)),
+            writer: Mutex::new(OwnedClient::connect(target.clone())?),
+            reader: Mutex::new(OwnedClient::connect(target)?),
         })
     }
 }
@@ -230,11 +305,12 @@ impl Db for PostgresDb {
             .writer
             .lock()
             .map_err(|_| anyhow!("PostgreSQL writer lock poisoned"))?;
-        let (client, statements) = guard.get()?;
-        let mut tx = client.transaction()?;
-        work(&mut PgTx(&mut tx, statements))?;
-        tx.commit()?;
-        Ok(())
+        guard.with_retry(|client, statements| {
+            let mut tx = client.transaction()?;
+            work(&mut PgTx(&mut tx, statements))?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     fn read(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
@@ -243,13 +319,14 @@ impl Db for PostgresDb {
             .lock()
             .map_err(|_| anyhow!("PostgreSQL reader lock poisoned"))?;
         let owned = to_params(params);
-        let (client, statements) = guard.get()?;
-        let statement = prepared(client, statements, sql)?;
-        client
-            .query(&statement, &refs(&owned))?
-            .iter()
-            .map(decode)
-            .collect()
+        guard.with_retry(|client, statements| {
+            let statement = prepared(client, statements, sql)?;
+            client
+                .query(&statement, &refs(&owned))?
+                .iter()
+                .map(decode)
+                .collect()
+        })
     }
 }
 
