@@ -356,29 +356,101 @@ fn a_batch_adds_up_in_one_transaction_and_skips_duplicates_within_it() {
 
 #[test]
 fn a_payload_that_cannot_be_stored_is_left_for_redelivery_without_holding_back_the_batch() {
-    use appsignal_server::processor::worker::{process_batch, ProcessorStats};
+    use appsignal_server::processor::worker::{process_batch, ProcessorStats, Queued};
     use prost::Message;
     let (_dir, store, app) = sqlite_store();
+    let queued = |body: Vec<u8>| Queued {
+        app_id: app,
+        body,
+        attempt: 1,
+    };
     let good = |id: &str| {
         let mut p = payload(id);
         p.actions.push(action_minute("web", "A#b", 600, &[10.0], 0));
-        (app, p.encode_to_vec())
+        queued(p.encode_to_vec())
     };
-    // SQLite stores NaN as NULL, which the NOT NULL column refuses: the whole batch fails.
+    let bodies = [
+        good("g-1"),
+        queued(unstorable_payload().encode_to_vec()),
+        good("g-2"),
+        queued(b"\xff\xff not protobuf".to_vec()),
+    ];
+    let stats = ProcessorStats::default();
+    let acked = process_batch(&store, &ProcessorConfig::default(), 700, &bodies, &stats);
+    // Undecodable bodies can never succeed: kept in dead_letters and acknowledged.
+    assert_eq!(acked, [true, false, true, true]);
+    assert_eq!(scalar(&store, "SELECT count FROM action_minutes", &[]), 2);
+    assert_eq!(stats.failures.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT COUNT(*) FROM dead_letters WHERE error LIKE 'does not decode%'",
+            &[]
+        ),
+        1
+    );
+}
+
+/// SQLite stores NaN as NULL, which the NOT NULL column refuses: never storable there.
+fn unstorable_payload() -> appsignal_proto::v1::Payload {
     let mut bad = payload("bad");
     let mut a = action_minute("web", "A#b", 600, &[10.0], 0);
     a.total_duration_ms = f64::NAN;
     bad.actions.push(a);
-    let bodies = [
-        good("g-1"),
-        (app, bad.encode_to_vec()),
-        good("g-2"),
-        (app, b"\xff\xff not protobuf".to_vec()),
-    ];
+    bad
+}
+
+#[test]
+fn a_payload_that_keeps_failing_is_moved_to_dead_letters_on_its_last_delivery() {
+    use appsignal_server::processor::worker::{
+        process_batch, ProcessorStats, Queued, MAX_ATTEMPTS,
+    };
+    use appsignal_server::store::Value;
+    use prost::Message;
+    let (_dir, store, app) = sqlite_store();
+    let body = unstorable_payload().encode_to_vec();
     let stats = ProcessorStats::default();
-    let acked = process_batch(&store, &ProcessorConfig::default(), 700, &bodies, &stats);
-    // Undecodable bodies are acknowledged (dropped): they can never succeed.
-    assert_eq!(acked, [true, false, true, true]);
-    assert_eq!(scalar(&store, "SELECT count FROM action_minutes", &[]), 2);
-    assert_eq!(stats.failures.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let deliver = |attempt: u32| {
+        let queued = [Queued {
+            app_id: app,
+            body: body.clone(),
+            attempt,
+        }];
+        process_batch(&store, &ProcessorConfig::default(), 700, &queued, &stats)
+    };
+    assert_eq!(
+        deliver(MAX_ATTEMPTS - 1),
+        [false],
+        "retried before the last delivery"
+    );
+    assert_eq!(scalar(&store, "SELECT COUNT(*) FROM dead_letters", &[]), 0);
+    assert_eq!(deliver(MAX_ATTEMPTS), [true], "acknowledged once kept");
+    let rows = store
+        .db
+        .read(
+            "SELECT app_id, body, attempts, failed_at, error FROM dead_letters",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].0[..4],
+        [
+            Value::I64(app),
+            Value::Blob(body.clone()),
+            Value::I64(MAX_ATTEMPTS.into()),
+            Value::I64(700)
+        ]
+    );
+    assert!(
+        matches!(&rows[0].0[4], Value::Text(error) if error.contains("NOT NULL")),
+        "{:?}",
+        rows[0].0[4]
+    );
+    assert_eq!(
+        stats
+            .dead_lettered
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
 }

@@ -23,6 +23,7 @@ async fn a_delivery_that_was_never_acked_comes_back_after_the_lease() {
 
     let taken = queue.next_batch(10).await.unwrap();
     assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].attempt, 1);
     drop(taken); // the processor died before acknowledging
     assert!(queue.next_batch(10).await.unwrap().is_empty(), "leased");
 
@@ -36,8 +37,9 @@ async fn a_delivery_that_was_never_acked_comes_back_after_the_lease() {
     assert_eq!(again.len(), 1);
     let delivery = again.pop().unwrap();
     assert_eq!(
-        (delivery.app_id, delivery.body.as_slice()),
-        (7, &b"payload-bytes"[..])
+        (delivery.app_id, delivery.body.as_slice(), delivery.attempt),
+        (7, &b"payload-bytes"[..], 2),
+        "the second delivery, counted"
     );
     queue.ack(delivery).await.unwrap();
     assert_eq!(queue.depth().await.unwrap(), 0);
@@ -76,4 +78,25 @@ async fn payloads_accepted_without_a_processor_are_processed_after_a_restart() {
     .await;
     assert_eq!(scalar(&store, "SELECT count FROM action_minutes", &[]), 3);
     running.stop().await;
+}
+
+#[tokio::test]
+async fn a_queue_file_from_before_delivery_counting_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let old = rusqlite::Connection::open(dir.path().join("queue.sqlite3")).unwrap();
+        old.execute_batch(
+            "CREATE TABLE queue (id INTEGER PRIMARY KEY AUTOINCREMENT, app_id INTEGER NOT NULL,
+               body BLOB NOT NULL, enqueued_at INTEGER NOT NULL, leased_until INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO queue (app_id, body, enqueued_at) VALUES (3, x'0102', 1);",
+        )
+        .unwrap();
+    }
+    let clock = ManualClock::new(1_800_000_000);
+    let queue = Queue::open("sqlite", dir.path(), "", clock).await.unwrap();
+    let taken = queue.next_batch(10).await.unwrap();
+    assert_eq!(
+        (taken[0].app_id, taken[0].body.as_slice(), taken[0].attempt),
+        (3, &[1u8, 2][..], 1)
+    );
 }

@@ -397,6 +397,15 @@ pub fn set_incident_state(store: &Store, app_id: i64, id: i64, state: &str) -> R
     })
 }
 
+/// Payloads the processor gave up on (see `processor::worker`).
+pub fn dead_letters(store: &Store) -> Result<i64> {
+    let rows = store.db.read("SELECT COUNT(*) FROM dead_letters", &[])?;
+    Ok(match rows.first().and_then(|row| row.0.first()) {
+        Some(Value::I64(n)) => *n,
+        _ => 0,
+    })
+}
+
 pub fn deploys(store: &Store, app_id: i64) -> Result<Vec<(String, i64)>> {
     store
         .db

@@ -27,6 +27,14 @@ pub fn index(store: &Store) -> Result<String> {
     if apps.is_empty() {
         body.push_str("<p>No apps yet. Create one with <code>appsignal-server app create NAME --data DIR</code>.</p>");
     }
+    let dead = data::dead_letters(store)?;
+    if dead > 0 {
+        let _ = write!(
+            body,
+            "<p id=\"dead-letters\" class=\"warning\">{dead} payloads could not be processed and are kept in \
+             the <code>dead_letters</code> table of the store, with the error of their last try.</p>"
+        );
+    }
     Ok(page("Apps", "", &body))
 }
 

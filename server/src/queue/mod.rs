@@ -15,6 +15,8 @@ pub struct Delivery {
     pub app_id: i64,
     /// The decompressed, already validated protobuf `Payload`.
     pub body: Vec<u8>,
+    /// 1 on the first delivery, counting deliveries by any processor.
+    pub attempt: u32,
     handle: Handle,
 }
 

@@ -76,6 +76,9 @@ impl NatsQueue {
                 Some((app_id, body)) => out.push(Delivery {
                     app_id,
                     body: body.to_vec(),
+                    attempt: message
+                        .info()
+                        .map_or(1, |info| u32::try_from(info.delivered).unwrap_or(u32::MAX)),
                     handle: Handle::Nats(Box::new(message)),
                 }),
                 None => {

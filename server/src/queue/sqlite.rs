@@ -27,8 +27,18 @@ impl SqliteQueue {
         let conn = open_connection(&data_dir.join("queue.sqlite3"))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS queue (id INTEGER PRIMARY KEY AUTOINCREMENT, app_id INTEGER NOT NULL,
-               body BLOB NOT NULL, enqueued_at INTEGER NOT NULL, leased_until INTEGER NOT NULL DEFAULT 0)",
+               body BLOB NOT NULL, enqueued_at INTEGER NOT NULL, leased_until INTEGER NOT NULL DEFAULT 0,
+               attempts INTEGER NOT NULL DEFAULT 0)",
         )?;
+        // Queue files written before deliveries were counted.
+        let counted: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('queue') WHERE name = 'attempts'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !counted {
+            conn.execute_batch("ALTER TABLE queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
             wake: Notify::new(),
@@ -56,18 +66,21 @@ impl SqliteQueue {
         let mut out = Vec::new();
         {
             let mut select = tx.prepare_cached(
-                "SELECT id, app_id, body FROM queue WHERE leased_until < ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, app_id, body, attempts FROM queue WHERE leased_until < ?1 ORDER BY id LIMIT ?2",
             )?;
             let mut rows = select.query(rusqlite::params![now, max as i64])?;
             while let Some(row) = rows.next()? {
+                let attempts: i64 = row.get(3)?;
                 out.push(Delivery {
                     handle: Handle::Sqlite(row.get(0)?),
                     app_id: row.get(1)?,
                     body: row.get(2)?,
+                    attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
                 });
             }
-            let mut lease =
-                tx.prepare_cached("UPDATE queue SET leased_until = ?2 WHERE id = ?1")?;
+            let mut lease = tx.prepare_cached(
+                "UPDATE queue SET leased_until = ?2, attempts = attempts + 1 WHERE id = ?1",
+            )?;
             for d in &out {
                 if let Handle::Sqlite(id) = d.handle {
                     lease.execute(rusqlite::params![id, now + LEASE_SECS])?;

@@ -75,6 +75,15 @@ CREATE INDEX outbox_pending ON outbox (state, next_attempt_at);
         // Gauge and host triggers can pick one tag set, e.g. `state=used` of `memory`.
         "ALTER TABLE triggers ADD COLUMN tag TEXT NOT NULL DEFAULT ''",
     ),
+    (
+        3,
+        // Payloads that could not be processed after many deliveries, or not decoded at
+        // all: kept (the body exactly as queued) instead of retried forever or dropped.
+        r#"
+CREATE TABLE dead_letters (id {id}, app_id BIGINT NOT NULL, body {blob} NOT NULL,
+  error TEXT NOT NULL, attempts BIGINT NOT NULL, failed_at BIGINT NOT NULL)
+"#,
+    ),
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {
