@@ -37,10 +37,12 @@ impl ReporterConfig {
         self.working_dir.join("agent.lock")
     }
 
-    /// Same fields, same order as the agent computes it: both must agree on which
-    /// agent serves this configuration.
+    /// Same fields, same order, same trimming as the agent computes it: both must
+    /// agree on which agent serves this configuration, or every app process would
+    /// start agents that find the lock taken and exit.
     pub fn fingerprint(&self) -> String {
-        let endpoint = match self.env_value("APPSIGNAL_PUSH_API_ENDPOINT") {
+        let trimmed = |key: &str| self.env_value(key).trim();
+        let endpoint = match trimmed("APPSIGNAL_PUSH_API_ENDPOINT") {
             "" => "https://push.appsignal.com",
             endpoint => endpoint,
         };
@@ -50,13 +52,54 @@ impl ReporterConfig {
             self.env_value("APPSIGNAL_OTLP_ONLY"),
         );
         AgentIdentity {
-            app_name: self.env_value("APPSIGNAL_APP_NAME"),
-            environment: self.env_value("APPSIGNAL_APP_ENV"),
-            push_api_key: self.env_value("APPSIGNAL_PUSH_API_KEY"),
+            app_name: trimmed("APPSIGNAL_APP_NAME"),
+            environment: trimmed("APPSIGNAL_APP_ENV"),
+            push_api_key: trimmed("APPSIGNAL_PUSH_API_KEY"),
             endpoint,
-            working_dir: &self.working_dir.to_string_lossy(),
+            working_dir: self.working_dir.to_string_lossy().trim(),
             otlp: &otlp,
         }
         .fingerprint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_trims_like_the_agent_and_covers_otlp() {
+        let config = |app: &str, otlp: Option<&str>| ReporterConfig {
+            agent_path: None,
+            working_dir: PathBuf::from("/w"),
+            log_path: None,
+            agent_env: [
+                ("APPSIGNAL_APP_NAME", app),
+                ("APPSIGNAL_APP_ENV", "production"),
+            ]
+            .into_iter()
+            .chain(otlp.map(|e| ("APPSIGNAL_OTLP_ENDPOINT", e)))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            channel_capacity: 1,
+            language_version: String::new(),
+            library_version: String::new(),
+            revision: String::new(),
+        };
+        // What the agent computes from the same variables (trimmed, default endpoint).
+        let agent_side = AgentIdentity {
+            app_name: "shop",
+            environment: "production",
+            push_api_key: "",
+            endpoint: "https://push.appsignal.com",
+            working_dir: "/w",
+            otlp: &otlp_settings("", "", ""),
+        }
+        .fingerprint();
+        assert_eq!(config(" shop ", None).fingerprint(), agent_side);
+        assert_ne!(
+            config("shop", Some("http://collector:4318")).fingerprint(),
+            agent_side
+        );
     }
 }

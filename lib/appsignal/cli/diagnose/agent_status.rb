@@ -41,8 +41,9 @@ module Appsignal
         end
 
         def expected_fingerprint
-          self.class.fingerprint([@config.app_name, @config.env, @config[:push_api_key].to_s,
-                                  @config[:push_api_endpoint].to_s, @working_dir, self.class.otlp_settings])
+          trimmed = [@config.app_name, @config.env, @config[:push_api_key], @config[:push_api_endpoint],
+                     @working_dir].map { |part| part.to_s.strip }
+          self.class.fingerprint(trimmed + [self.class.otlp_settings])
         end
 
         def socket_path
